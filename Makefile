@@ -1,0 +1,66 @@
+# mshare: page-table sharing between processes.  `make help` lists targets.
+#
+# Everything is built under build/; the kernel tree there is Debian's
+# linux-source-6.12 with our files and kernel/patches/series applied.
+
+SHELL := /bin/bash
+BUILD := $(CURDIR)/build
+export BUILD_DIR := $(BUILD)
+
+# CMD reaches the guest through the environment, so the host shell never
+# interprets it.
+CMD ?=
+ADD ?=
+export CMD
+GUEST_MEM ?= 2G
+GUEST_SMP ?= 2
+export GUEST_MEM GUEST_SMP
+
+.PHONY: all help deps kernel headers guest initramfs run shell test demo clean distclean
+
+all: initramfs
+
+help:
+	@echo "make demo        boot the patched kernel and show processes sharing page tables"
+	@echo "make test        host tests + every guest test suite; closing line 'N passed, N failed'"
+	@echo "make deps        install the Debian packages the project needs"
+	@echo "make kernel      extract, overlay, patch, configure (verified) and build bzImage"
+	@echo "make headers     install the patched kernel's uapi headers into build/headers"
+	@echo "make initramfs   busybox guest with every static test program"
+	@echo "make run CMD=... [ADD='file...']   run CMD in the guest, exit with its status"
+	@echo "make shell       interactive guest shell on the serial console (Ctrl-A x quits)"
+	@echo "Logs: build/logs/.  Guest size: GUEST_MEM=$(GUEST_MEM) GUEST_SMP=$(GUEST_SMP)."
+
+deps:
+	@scripts/deps.sh
+
+kernel: deps
+	@scripts/kernel.sh build
+
+headers: deps
+	@scripts/kernel.sh headers
+
+guest: headers
+	@scripts/guest-build.sh
+
+initramfs: guest
+	@scripts/initramfs.sh $(BUILD)/initramfs.cpio
+
+run: initramfs
+	@test -n "$$CMD" || { echo "usage: make run CMD='command' [ADD='file...']"; exit 2; }
+	@scripts/qemu-run.sh --name run $(foreach f,$(ADD),--add $(f)) -- "$$CMD"
+
+shell: initramfs
+	@scripts/qemu-run.sh --name shell --shell
+
+test: initramfs
+	@scripts/test.sh
+
+demo: initramfs
+	@scripts/qemu-run.sh --name demo -- demo
+
+clean:
+	rm -rf $(BUILD)/guest $(BUILD)/initramfs.cpio $(BUILD)/logs $(BUILD)/test-results
+
+distclean:
+	rm -rf $(BUILD)

@@ -1,0 +1,183 @@
+#!/bin/bash
+# Prepare and build the test kernel.
+#
+#   scripts/kernel.sh tree      extract, overlay our files, apply the series
+#   scripts/kernel.sh config    tree + tinyconfig + fragments, verified
+#   scripts/kernel.sh build     config + bzImage (ccache)
+#   scripts/kernel.sh headers   build + headers_install into build/headers
+#
+# build/linux-pristine is the untouched Debian source (kept for the patch
+# series); build/linux is the working tree.  Every step only redoes what
+# changed, so editing one of our files rebuilds incrementally.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=/dev/null
+. "$top/kernel/VERSION"
+build=${BUILD_DIR:-$top/build}
+pristine=$build/linux-pristine
+tree=$build/linux
+state=$build/kernel-state
+jobs=${JOBS:-$(nproc)}
+series=$top/kernel/patches/series
+
+log() { printf 'kernel: %s\n' "$*" >&2; }
+die() { printf 'kernel: error: %s\n' "$*" >&2; exit 1; }
+
+# Reproducible strings in init/version.c keep ccache hits across trees.
+export KBUILD_BUILD_USER=mshare KBUILD_BUILD_HOST=qemu
+export KBUILD_BUILD_TIMESTAMP='Thu Jan  1 00:00:00 UTC 2026'
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache-mshare}
+export CCACHE_BASEDIR=$build CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-4G}
+kmake() { make -C "$tree" -j"$jobs" CC="ccache gcc" HOSTCC="ccache gcc" "$@"; }
+
+extract() {
+	local dest=$1 tmp
+	[ -f "$KERNEL_TARBALL" ] || die "$KERNEL_TARBALL missing (make deps installs $KERNEL_PACKAGE)"
+	tmp=$(mktemp -d "$build/extract.XXXXXX")
+	log "extracting $KERNEL_TARBALL into $dest"
+	tar -xf "$KERNEL_TARBALL" -C "$tmp"
+	mv "$tmp"/linux-source-* "$dest"
+	rmdir "$tmp"
+}
+
+# Files a patch series touches, one per line.
+series_files() {
+	local dir=$1 p
+	[ -f "$dir/series" ] || return 0
+	while read -r p; do
+		case $p in ''|'#'*) continue ;; esac
+		sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' "$dir/$p"
+	done <"$dir/series" | sort -u
+}
+
+# Our new files, as "repo path:tree path" pairs.
+overlay_map() {
+	echo "mm/mshare.c:mm/mshare.c"
+	echo "fs/msharefs:fs/msharefs"
+	echo "uapi/linux:include/uapi/linux"
+	echo "selftests/mshare:tools/testing/selftests/mshare"
+	echo "kernel/include/linux/mshare.h:include/linux/mshare.h"
+	echo "kernel/Documentation:Documentation"
+}
+
+overlay() {
+	local pair src dst
+	while read -r pair; do
+		src=$top/${pair%%:*} dst=$tree/${pair#*:}
+		[ -e "$src" ] || continue
+		if [ -d "$src" ]; then
+			mkdir -p "$dst"
+			# -c: compare contents, so unchanged files keep their mtime.
+			rsync -rc --exclude '*.o' "$src/" "$dst/"
+		else
+			rsync -c "$src" "$dst"
+		fi
+	done < <(overlay_map)
+}
+
+apply_series() {
+	local applied=$state/applied f p
+	if [ -d "$applied" ] && diff -rq "$applied" "$top/kernel/patches" >/dev/null 2>&1; then
+		return 0
+	fi
+	# Restore what the old and the new series touch, then apply anew.
+	while read -r f; do
+		if [ -e "$pristine/$f" ]; then
+			cmp -s "$pristine/$f" "$tree/$f" || cp "$pristine/$f" "$tree/$f"
+		else
+			rm -f "$tree/$f"
+		fi
+	done < <({ [ -d "$applied" ] && series_files "$applied"; series_files "$top/kernel/patches"; } | sort -u)
+	rm -rf "$applied"
+	if [ -f "$series" ]; then
+		while read -r p; do
+			case $p in ''|'#'*) continue ;; esac
+			[ -f "$top/kernel/patches/$p" ] || die "series names $p, which does not exist"
+			log "applying $p"
+			patch -d "$tree" -p1 --forward --quiet --no-backup-if-mismatch \
+				<"$top/kernel/patches/$p" >/dev/null ||
+				die "patch $p does not apply (restore with: rm -rf $tree $state)"
+		done <"$series"
+	fi
+	mkdir -p "$state"
+	cp -r "$top/kernel/patches" "$applied"
+}
+
+do_tree() {
+	mkdir -p "$build" "$state"
+	[ -d "$pristine" ] || extract "$pristine"
+	[ -d "$tree" ] || { extract "$tree"; rm -rf "$state/applied" "$state/config.sum"; }
+	apply_series
+	overlay
+}
+
+# Value of a symbol in a config file: y, n, m, a number or string.
+config_value() {
+	local sym=$1 file=$2 line
+	line=$(grep -E "^(# )?$sym[= ]" "$file" | head -n1) || true
+	case $line in
+	"# $sym is not set") echo n ;;
+	"$sym="*) echo "${line#*=}" ;;
+	*) echo "" ;;
+	esac
+}
+
+verify_config() {
+	local frag line sym want have bad=0
+	for frag in "$top"/kernel/config/*.config; do
+		while read -r line; do
+			case $line in CONFIG_*=*) ;; *) continue ;; esac
+			sym=${line%%=*} want=${line#*=}
+			have=$(config_value "$sym" "$tree/.config")
+			[ -n "$have" ] || have=n
+			if [ "$have" != "$want" ]; then
+				log "$(basename "$frag"): $sym=$want did not stick (final .config: ${have})"
+				bad=1
+			fi
+		done <"$frag"
+	done
+	[ $bad = 0 ] || die "config fragments not satisfied; fix the dependencies above"
+}
+
+do_config() {
+	do_tree
+	local sum
+	sum=$({ cat "$top"/kernel/config/*.config; cat "$state"/applied/* 2>/dev/null || true; } | sha256sum)
+	if [ -f "$tree/.config" ] && [ "$(cat "$state/config.sum" 2>/dev/null)" = "$sum" ]; then
+		return 0
+	fi
+	log "configuring: tinyconfig + $(cd "$top/kernel/config" && echo *.config)"
+	cp "$tree/.config" "$state/config.old" 2>/dev/null || true
+	kmake -s tinyconfig >/dev/null
+	"$tree/scripts/kconfig/merge_config.sh" -m -O "$tree" "$tree/.config" \
+		"$top"/kernel/config/*.config >"$state/merge.log"
+	kmake -s olddefconfig
+	verify_config
+	# Keep the old .config (and its mtime) when nothing changed.
+	if [ -f "$state/config.old" ] && cmp -s "$state/config.old" "$tree/.config"; then
+		cp -p "$state/config.old" "$tree/.config"
+	fi
+	echo "$sum" >"$state/config.sum"
+}
+
+do_build() {
+	do_config
+	log "building bzImage (-j$jobs, ccache)"
+	local t0=$SECONDS
+	kmake -s bzImage
+	log "bzImage ready in $((SECONDS - t0)) s: $tree/arch/x86/boot/bzImage"
+}
+
+do_headers() {
+	do_build
+	kmake -s headers_install INSTALL_HDR_PATH="$build/headers"
+}
+
+case ${1:-build} in
+tree) do_tree ;;
+config) do_config ;;
+build) do_build ;;
+headers) do_headers ;;
+*) die "unknown step ${1}" ;;
+esac
