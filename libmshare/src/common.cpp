@@ -97,24 +97,23 @@ void validate_name(std::string_view name) {
 void validate_options(std::string_view name, const Options& options) {
   validate_name(name);
   if (options.size == 0)
-    throw_error(EINVAL, "size 0 requested for region \"" + std::string(name) +
-                            "\"");
+    throw_error(EINVAL,
+                "size 0 requested for region \"" + std::string(name) + "\"");
   if (options.size > (std::size_t{1} << 46))
     throw_error(EFBIG, "size " + std::to_string(options.size) +
                            " requested for region \"" + std::string(name) +
                            "\" is too large");
   if ((options.mode & ~static_cast<mode_t>(0777)) != 0)
-    throw_error(EINVAL, "mode " + octal(options.mode) +
-                            " for region \"" + std::string(name) +
-                            "\" has bits outside 0777");
+    throw_error(EINVAL, "mode " + octal(options.mode) + " for region \"" +
+                            std::string(name) + "\" has bits outside 0777");
   if (options.address % page_size() != 0)
-    throw_error(EINVAL, "address " + hex(options.address) +
-                            " for region \"" + std::string(name) +
-                            "\" is not page aligned");
+    throw_error(EINVAL, "address " + hex(options.address) + " for region \"" +
+                            std::string(name) + "\" is not page aligned");
 }
 
 std::size_t page_size() noexcept {
-  static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  static const std::size_t size =
+      static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   return size;
 }
 
@@ -166,10 +165,10 @@ void allocate_backing(int fd, off_t offset, std::size_t length,
   throw_error(error, message);
 }
 
-void prefault(std::uintptr_t address, std::size_t length,
-              std::string_view name, Backend backend) {
-  if (madvise(reinterpret_cast<void*>(address), length,
-              MADV_POPULATE_WRITE) == 0)
+void prefault(std::uintptr_t address, std::size_t length, std::string_view name,
+              Backend backend) {
+  if (madvise(reinterpret_cast<void*>(address), length, MADV_POPULATE_WRITE) ==
+      0)
     return;
   int error = errno;
   if (error == EINVAL) {
@@ -182,8 +181,7 @@ void prefault(std::uintptr_t address, std::size_t length,
     return;
   }
   if (error == EFAULT) error = ENOMEM;
-  throw_error(error, "madvise(" + hex(address) + ", " +
-                         std::to_string(length) +
+  throw_error(error, "madvise(" + hex(address) + ", " + std::to_string(length) +
                          ", MADV_POPULATE_WRITE) for " +
                          describe(name, backend));
 }
@@ -192,9 +190,8 @@ void advise_huge_pages(std::uintptr_t address, std::size_t length,
                        std::string_view name, Backend backend) {
   if (madvise(reinterpret_cast<void*>(address), length, MADV_HUGEPAGE) == 0)
     return;
-  throw_error(errno, "madvise(" + hex(address) + ", " +
-                         std::to_string(length) + ", MADV_HUGEPAGE) for " +
-                         describe(name, backend));
+  throw_error(errno, "madvise(" + hex(address) + ", " + std::to_string(length) +
+                         ", MADV_HUGEPAGE) for " + describe(name, backend));
 }
 
 }  // namespace libmshare::detail

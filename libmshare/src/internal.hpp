@@ -94,12 +94,12 @@ struct State {
   std::string name;
   Backend backend = Backend::Posix;
   Access access = Access::ReadWrite;
-  std::uintptr_t base = 0;     // start of the region (header)
-  std::size_t size = 0;        // usable bytes as known to this process
-  std::size_t mapped = 0;      // Posix: bytes mapped at base here
-  std::size_t window = 0;      // Kernel: bytes of the shared window
-  std::uint32_t flags = 0;     // kFlag* copied from the header
-  UniqueFd fd;                 // Posix: the shm object
+  std::uintptr_t base = 0;  // start of the region (header)
+  std::size_t size = 0;     // usable bytes as known to this process
+  std::size_t mapped = 0;   // Posix: bytes mapped at base here
+  std::size_t window = 0;   // Kernel: bytes of the shared window
+  std::uint32_t flags = 0;  // kFlag* copied from the header
+  UniqueFd fd;              // Posix: the shm object
   bool created = false;
   bool temporary = false;
   pid_t creator_pid = 0;
@@ -151,8 +151,8 @@ std::vector<std::uintptr_t> arena_candidates(std::string_view name,
 void allocate_backing(int fd, off_t offset, std::size_t length,
                       std::string_view name, Backend backend);
 // Prefaults writable pages; ENOMEM on failure.
-void prefault(std::uintptr_t address, std::size_t length,
-              std::string_view name, Backend backend);
+void prefault(std::uintptr_t address, std::size_t length, std::string_view name,
+              Backend backend);
 void advise_huge_pages(std::uintptr_t address, std::size_t length,
                        std::string_view name, Backend backend);
 

@@ -43,7 +43,8 @@ bool read_info(std::string_view name, mshare_info& info) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) return false;
-    throw_error(errno, "open(\"" + path + "\") for " + describe(name, kBackend));
+    throw_error(errno,
+                "open(\"" + path + "\") for " + describe(name, kBackend));
   }
   ssize_t got = read(fd.get(), &info, sizeof(info));
   if (got != static_cast<ssize_t>(sizeof(info)))
@@ -62,7 +63,8 @@ void map_memory(std::string_view name, std::uintptr_t address,
   UniqueFd memfd(memfd_create(label.c_str(), MFD_CLOEXEC));
   if (!memfd) throw_error(errno, "memfd_create for " + where);
   if (ftruncate(memfd.get(), static_cast<off_t>(length)) != 0)
-    throw_error(errno, "ftruncate(" + std::to_string(length) + ") for " + where);
+    throw_error(errno,
+                "ftruncate(" + std::to_string(length) + ") for " + where);
   if (flags & kFlagPopulate)
     allocate_backing(memfd.get(), 0, length, name, kBackend);
   void* wanted = reinterpret_cast<void*>(address);
@@ -127,10 +129,10 @@ std::unique_ptr<State> try_create(std::string_view name,
   if (base != 0) {
     int error = reserve(base);
     if (error != 0)
-      throw_error(error, "mmap(" + hex(base) + ", " + std::to_string(window) +
-                             ") creating " + where +
-                             (error == EEXIST ? ": address range already in use"
-                                              : ""));
+      throw_error(
+          error, "mmap(" + hex(base) + ", " + std::to_string(window) +
+                     ") creating " + where +
+                     (error == EEXIST ? ": address range already in use" : ""));
   } else {
     base = place_in_arena(name, kBackend, window, reserve);
   }
@@ -168,8 +170,8 @@ std::unique_ptr<State> try_create(std::string_view name,
   state->created = true;
   if (options.initialize) options.initialize(state->data(), state->size);
 
-  const std::string call = mshare_call(name, base, window,
-                                       "O_CREAT|O_EXCL|O_RDWR");
+  const std::string call =
+      mshare_call(name, base, window, "O_CREAT|O_EXCL|O_RDWR");
   if (::mshare(state->name.c_str(), base, window, O_CREAT | O_EXCL | O_RDWR,
                options.mode) != 0) {
     if (errno == EEXIST) return nullptr;
@@ -199,19 +201,18 @@ std::unique_ptr<State> try_open(std::string_view name, Access access) {
   const std::size_t window_unit = unit();
   if (info.start == 0 || info.size == 0 || info.start % window_unit != 0 ||
       info.size % window_unit != 0)
-    throw_error(EPROTO, info_path(name) + " reports start " +
-                            hex(info.start) + " and size " +
-                            std::to_string(info.size) + " for " + where);
+    throw_error(EPROTO, info_path(name) + " reports start " + hex(info.start) +
+                            " and size " + std::to_string(info.size) + " for " +
+                            where);
 
   const bool read_only = access == Access::ReadOnly;
   if (::mshare(std::string(name).c_str(), info.start, info.size,
                read_only ? O_RDONLY : O_RDWR, 0) != 0) {
     int error = errno;
     if (error == ENOENT) return nullptr;
-    std::string message =
-        mshare_call(name, info.start, info.size,
-                    read_only ? "O_RDONLY" : "O_RDWR") +
-        " for " + where;
+    std::string message = mshare_call(name, info.start, info.size,
+                                      read_only ? "O_RDONLY" : "O_RDWR") +
+                          " for " + where;
     if (error == EEXIST || error == EINVAL)
       message += ": is the address range free in this process?";
     throw_error(error, message);
@@ -302,8 +303,8 @@ void set_mode(State& state, mode_t mode) {
 void set_owner(State& state, uid_t uid, gid_t gid) {
   const std::string path = info_path(state.name);
   if (chown(path.c_str(), uid, gid) != 0)
-    throw_error(errno, "chown(\"" + path + "\", " + std::to_string(uid) +
-                           ", " + std::to_string(gid) + ") for " +
+    throw_error(errno, "chown(\"" + path + "\", " + std::to_string(uid) + ", " +
+                           std::to_string(gid) + ") for " +
                            describe(state.name, kBackend));
 }
 
@@ -312,7 +313,8 @@ bool stat(std::string_view name, RegionInfo& info) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return false;
-    throw_error(errno, "stat(\"" + path + "\") for " + describe(name, kBackend));
+    throw_error(errno,
+                "stat(\"" + path + "\") for " + describe(name, kBackend));
   }
   info = RegionInfo{};
   info.name = std::string(name);
@@ -355,10 +357,9 @@ std::vector<RegionInfo> list() {
     RegionInfo info;
     if (stat(file, info)) regions.push_back(std::move(info));
   }
-  std::sort(regions.begin(), regions.end(),
-            [](const RegionInfo& a, const RegionInfo& b) {
-              return a.name < b.name;
-            });
+  std::sort(
+      regions.begin(), regions.end(),
+      [](const RegionInfo& a, const RegionInfo& b) { return a.name < b.name; });
   return regions;
 }
 

@@ -83,8 +83,8 @@ std::string mmap_call(std::uintptr_t address, std::size_t length) {
 [[noreturn]] void throw_map_error(int error, std::uintptr_t address,
                                   std::size_t length, std::string_view name,
                                   const char* purpose) {
-  std::string message =
-      mmap_call(address, length) + " " + purpose + " " + describe(name, kBackend);
+  std::string message = mmap_call(address, length) + " " + purpose + " " +
+                        describe(name, kBackend);
   if (error == EEXIST) message += ": address range already in use";
   throw_error(error, message);
 }
@@ -92,9 +92,11 @@ std::string mmap_call(std::uintptr_t address, std::size_t length) {
 // Reports why an opener gave up waiting for the header.
 [[noreturn]] void throw_not_published(int fd, std::string_view name,
                                       std::chrono::milliseconds timeout) {
-  bool creator_alive = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  bool creator_alive =
+      flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
   if (!creator_alive) flock(fd, LOCK_UN);
-  std::string message = describe(name, kBackend) + " was not published within " +
+  std::string message = describe(name, kBackend) +
+                        " was not published within " +
                         std::to_string(timeout.count()) + " ms: ";
   if (creator_alive) {
     message += "its creator is still initialising it";
@@ -216,8 +218,7 @@ std::unique_ptr<State> try_create(std::string_view name,
   std::uintptr_t base = options.address;
   if (base != 0) {
     int error = map_at(base);
-    if (error != 0)
-      throw_map_error(error, base, length, name, "creating");
+    if (error != 0) throw_map_error(error, base, length, name, "creating");
   } else {
     base = place_in_arena(name, kBackend,
                           std::max(kSlot, round_up(length, kSlot)), map_at);
@@ -239,8 +240,7 @@ std::unique_ptr<State> try_create(std::string_view name,
   header->generation.store(1, std::memory_order_relaxed);
   header->mapped.store(length, std::memory_order_relaxed);
 
-  auto state =
-      make_state(name, Access::ReadWrite, base, options.size, flags);
+  auto state = make_state(name, Access::ReadWrite, base, options.size, flags);
   state->created = true;
   if (options.initialize) options.initialize(state->data(), state->size);
   header->state.store(kStateReady, std::memory_order_release);
@@ -257,8 +257,8 @@ std::unique_ptr<State> try_open(std::string_view name, Access access,
                                 std::chrono::milliseconds timeout) {
   const std::string object = object_name(name);
   const bool read_only = access == Access::ReadOnly;
-  UniqueFd fd(shm_open(object.c_str(),
-                       (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0));
+  UniqueFd fd(
+      shm_open(object.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC, 0));
   if (!fd) {
     if (errno == ENOENT) return nullptr;
     throw_error(errno, "shm_open(\"" + object + "\", " +
@@ -267,8 +267,8 @@ std::unique_ptr<State> try_open(std::string_view name, Access access,
   }
   Published published = wait_published(fd.get(), name, deadline, timeout);
   const std::size_t length = region_length(published.size);
-  int error = map_exact(published.address, length, prot_for(access),
-                        MAP_SHARED, fd.get(), 0);
+  int error = map_exact(published.address, length, prot_for(access), MAP_SHARED,
+                        fd.get(), 0);
   if (error != 0)
     throw_map_error(error, published.address, length, name, "opening");
   MappingGuard unmap_on_error(published.address, length);
@@ -337,7 +337,8 @@ bool refresh(State& state) {
     const std::size_t length = new_length - state.mapped;
     int error = map_exact(start, length, prot_for(state.access), MAP_SHARED,
                           state.fd.get(), static_cast<off_t>(state.mapped));
-    if (error != 0) throw_map_error(error, start, length, state.name, "refreshing");
+    if (error != 0)
+      throw_map_error(error, start, length, state.name, "refreshing");
     MappingGuard unmap_on_error(start, length);
     if (state.flags & kFlagHugePages)
       advise_huge_pages(start, length, state.name, kBackend);
@@ -381,7 +382,8 @@ bool stat(std::string_view name, RegionInfo& info) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return false;
-    throw_error(errno, "stat(\"" + path + "\") for " + describe(name, kBackend));
+    throw_error(errno,
+                "stat(\"" + path + "\") for " + describe(name, kBackend));
   }
   info = RegionInfo{};
   info.name = std::string(name);
@@ -417,14 +419,16 @@ std::vector<RegionInfo> list() {
   }
   while (const dirent* entry = readdir(dir.get())) {
     std::string_view file = entry->d_name;
-    if (file.size() <= kPrefix.size() || file.substr(0, kPrefix.size()) != kPrefix)
+    if (file.size() <= kPrefix.size() ||
+        file.substr(0, kPrefix.size()) != kPrefix)
       continue;
     RegionInfo info;
     if (stat(file.substr(kPrefix.size()), info))
       regions.push_back(std::move(info));
   }
-  std::sort(regions.begin(), regions.end(),
-            [](const RegionInfo& a, const RegionInfo& b) { return a.name < b.name; });
+  std::sort(
+      regions.begin(), regions.end(),
+      [](const RegionInfo& a, const RegionInfo& b) { return a.name < b.name; });
   return regions;
 }
 

@@ -6,8 +6,8 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <system_error>
 
@@ -85,7 +85,8 @@ std::string temp_name() {
   static std::atomic<unsigned> counter{0};
   std::uint32_t random = 0;
   if (getrandom(&random, sizeof(random), 0) != sizeof(random))
-    random = static_cast<std::uint32_t>(Clock::now().time_since_epoch().count());
+    random =
+        static_cast<std::uint32_t>(Clock::now().time_since_epoch().count());
   char buffer[64];
   std::snprintf(buffer, sizeof(buffer), "tmp.%d.%u.%08x",
                 static_cast<int>(getpid()), counter.fetch_add(1), random);
@@ -145,11 +146,10 @@ Region Region::open_or_create(std::string_view name, const Options& options) {
       if (state->size != options.size) {
         const std::size_t existing = state->size;
         Region discard(std::move(state));
-        throw_error(EINVAL, detail::describe(name, backend) +
-                                " exists with size " +
-                                std::to_string(existing) + " bytes, not the " +
-                                std::to_string(options.size) +
-                                " bytes requested");
+        throw_error(EINVAL,
+                    detail::describe(name, backend) + " exists with size " +
+                        std::to_string(existing) + " bytes, not the " +
+                        std::to_string(options.size) + " bytes requested");
       }
       return Region(std::move(state));
     }
@@ -187,8 +187,7 @@ void Region::unlink(std::string_view name, Backend backend) {
         detail::posix::unlink(name);
       return;
     } catch (const std::system_error& error) {
-      if (error.code().value() != ENOENT || candidate == backends.back())
-        throw;
+      if (error.code().value() != ENOENT || candidate == backends.back()) throw;
     }
   }
 }
@@ -208,9 +207,8 @@ RegionInfo Region::stat(std::string_view name, Backend backend) {
   const std::vector<Backend> backends = lookup_order(backend);
   RegionInfo info;
   for (Backend candidate : backends) {
-    bool found = candidate == Backend::Kernel
-                     ? detail::kernel::stat(name, info)
-                     : detail::posix::stat(name, info);
+    bool found = candidate == Backend::Kernel ? detail::kernel::stat(name, info)
+                                              : detail::posix::stat(name, info);
     if (found) return info;
   }
   throw_missing(name, backends.size() == 1 ? backends.front() : Backend::Auto);
@@ -241,9 +239,7 @@ Access Region::access() const noexcept {
 
 bool Region::created() const noexcept { return state_ && state_->created; }
 
-bool Region::temporary() const noexcept {
-  return state_ && state_->temporary;
-}
+bool Region::temporary() const noexcept { return state_ && state_->temporary; }
 
 void Region::grow(std::size_t new_size) {
   if (!state_) throw_error(EBADF, "grow() on an empty Region");

@@ -24,10 +24,9 @@ struct Result {
 class CliTest : public BackendTest {
  protected:
   Result run(std::vector<std::string> args) {
-    args.insert(args.begin(),
-                {mshare_test::program_path("mshare"),
-                 std::string("--backend=") +
-                     mshare_test::backend_argument(backend())});
+    args.insert(args.begin(), {mshare_test::program_path("mshare"),
+                               std::string("--backend=") +
+                                   mshare_test::backend_argument(backend())});
     Result result;
     Exit exit = mshare_test::run_program(args, &result.out);
     EXPECT_TRUE(exit.exited) << exit.describe();

@@ -54,8 +54,8 @@ std::string hex(std::uintptr_t value) {
   return buffer;
 }
 
-int open_or_create(const std::string& name, Backend backend,
-                   std::size_t size, int start_fd) {
+int open_or_create(const std::string& name, Backend backend, std::size_t size,
+                   int start_fd) {
   // Block until the test releases every racer at once.
   char byte;
   while (read(start_fd, &byte, 1) < 0 && errno == EINTR) {
@@ -141,9 +141,8 @@ int open_as(uid_t uid, const std::string& name, Backend backend,
     return 99;
   }
   try {
-    Region region = Region::open(name, mode == "ro" ? Access::ReadOnly
-                                                    : Access::ReadWrite,
-                                 backend);
+    Region region = Region::open(
+        name, mode == "ro" ? Access::ReadOnly : Access::ReadWrite, backend);
     say("opened");
     return 0;
   } catch (const std::system_error& error) {
@@ -223,8 +222,7 @@ int main(int argc, char** argv) {
       return exec_as(static_cast<uid_t>(std::stoul(arg(2))), argv + 3);
     }
     if (command == "create-and-hang")
-      return create_and_hang(arg(2), parse_backend(arg(3)),
-                             std::stoul(arg(4)));
+      return create_and_hang(arg(2), parse_backend(arg(3)), std::stoul(arg(4)));
   } catch (const std::exception& error) {
     std::fprintf(stderr, "%s: %s\n", command.c_str(), error.what());
     return 1;

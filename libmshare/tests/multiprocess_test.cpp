@@ -111,8 +111,8 @@ TEST_P(MultiProcessTest, OpenerSeesGrowthAfterRefresh) {
   const std::string region_name = name();
   Region region = Region::create(region_name, options(kPage));
   const std::size_t grown = 5 * 1024 * 1024 + 3;
-  Process watcher(helper({"watch-growth", region_name, backend_arg(),
-                          std::to_string(grown)}));
+  Process watcher(helper(
+      {"watch-growth", region_name, backend_arg(), std::to_string(grown)}));
   ASSERT_EQ(watcher.read_line(), "opened " + std::to_string(kPage));
   region.grow(grown);
   region.as<unsigned char>()[grown - 1] = mshare_test::kGrowthMarker;
@@ -179,35 +179,35 @@ TEST_P(MultiProcessTest, RegionOutlivesTheProcessThatCreatedIt) {
       helper({"create", region_name, backend_arg(), "10000", "99"}), &output);
   ASSERT_TRUE(exit.exited && exit.code == 0) << exit.describe();
   Region region = Region::open(region_name, Access::ReadOnly, backend());
-  EXPECT_EQ(output, "created " + [&] {
-    char text[32];
-    std::snprintf(text, sizeof(text), "0x%lx",
-                  static_cast<unsigned long>(region.address()));
-    return std::string(text);
-  }() + "\n");
+  EXPECT_EQ(
+      output, "created " + [&] {
+        char text[32];
+        std::snprintf(text, sizeof(text), "0x%lx",
+                      static_cast<unsigned long>(region.address()));
+        return std::string(text);
+      }() + "\n");
   EXPECT_EQ(region.size(), 10000u);
   EXPECT_EQ(region.as<unsigned char>()[9999], 99);
 }
 
 TEST_P(MultiProcessTest, CreatorKilledBeforePublishingNeverHangsOpeners) {
   const std::string region_name = name();
-  Process creator(helper({"create-and-hang", region_name, backend_arg(),
-                          std::to_string(kPage)}));
+  Process creator(helper(
+      {"create-and-hang", region_name, backend_arg(), std::to_string(kPage)}));
   ASSERT_EQ(creator.read_line(), "initialising");
   Options opts = options(kPage);
   opts.wait_timeout = 200ms;
   std::string message;
   if (backend() == Backend::Kernel) {
     // The name appears only once the header is complete.
-    EXPECT_SYSTEM_ERROR(Region::open(region_name, Access::ReadOnly, backend(),
-                                     200ms),
-                        ENOENT, message);
+    EXPECT_SYSTEM_ERROR(
+        Region::open(region_name, Access::ReadOnly, backend(), 200ms), ENOENT,
+        message);
   } else {
-    EXPECT_SYSTEM_ERROR(Region::open(region_name, Access::ReadOnly, backend(),
-                                     200ms),
-                        ETIMEDOUT, message);
-    EXPECT_NE(message.find("still initialising"), std::string::npos)
-        << message;
+    EXPECT_SYSTEM_ERROR(
+        Region::open(region_name, Access::ReadOnly, backend(), 200ms),
+        ETIMEDOUT, message);
+    EXPECT_NE(message.find("still initialising"), std::string::npos) << message;
   }
   creator.kill(SIGKILL);
   Exit exit = creator.wait();

@@ -84,10 +84,10 @@ std::uintptr_t free_address(Backend backend) {
   const std::size_t length = std::max<std::size_t>(unit, std::size_t{1} << 30);
   for (std::uintptr_t address = std::uintptr_t{48} << 40;
        address < (std::uintptr_t{64} << 40); address += length) {
-    void* got = mmap(reinterpret_cast<void*>(address), length, PROT_NONE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
-                         MAP_FIXED_NOREPLACE,
-                     -1, 0);
+    void* got =
+        mmap(reinterpret_cast<void*>(address), length, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+             -1, 0);
     if (got == MAP_FAILED) continue;
     munmap(got, length);
     if (got == reinterpret_cast<void*>(address)) return address;
@@ -150,13 +150,14 @@ TEST_P(RegionTest, SecondHandleInTheSameProcessIsRefusedAndHarmless) {
 
 TEST_P(RegionTest, RejectsInvalidNames) {
   const std::string too_long(libmshare::kMaxNameLength + 1, 'n');
-  const std::string names[] = {"", "a/b", "/leading", ".", "..",
-                               std::string("nul\0inside", 10), "new\nline"};
+  const std::string names[] = {
+      "",         "a/b", "/leading", ".", "..", std::string("nul\0inside", 10),
+      "new\nline"};
   std::string message;
   for (const std::string& bad : names) {
     EXPECT_SYSTEM_ERROR(Region::create(bad, options(kPage)), EINVAL, message);
-    EXPECT_SYSTEM_ERROR(Region::open(bad, Access::ReadWrite, backend()),
-                        EINVAL, message);
+    EXPECT_SYSTEM_ERROR(Region::open(bad, Access::ReadWrite, backend()), EINVAL,
+                        message);
     EXPECT_SYSTEM_ERROR(Region::unlink(bad, backend()), EINVAL, message);
   }
   EXPECT_SYSTEM_ERROR(Region::create(too_long, options(kPage)), ENAMETOOLONG,
@@ -175,8 +176,7 @@ TEST_P(RegionTest, AcceptsTheLongestName) {
 TEST_P(RegionTest, RejectsSizeZeroAndLeavesNothingBehind) {
   const std::string region_name = name();
   std::string message;
-  EXPECT_SYSTEM_ERROR(Region::create(region_name, options(0)), EINVAL,
-                      message);
+  EXPECT_SYSTEM_ERROR(Region::create(region_name, options(0)), EINVAL, message);
   EXPECT_NE(message.find("size 0"), std::string::npos) << message;
   EXPECT_NE(message.find(region_name), std::string::npos) << message;
   EXPECT_SYSTEM_ERROR(Region::stat(region_name, backend()), ENOENT, message);
@@ -228,9 +228,9 @@ TEST_P(RegionTest, UnlinkRemovesTheNameButNotAttachedMemory) {
 TEST_P(RegionTest, AddressInUseIsRefusedWithoutTouchingTheMapping) {
   const std::uintptr_t address = free_address(backend());
   ASSERT_NE(address, 0u);
-  void* mine = mmap(reinterpret_cast<void*>(address), kPage,
-                    PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  void* mine =
+      mmap(reinterpret_cast<void*>(address), kPage, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
   ASSERT_EQ(mine, reinterpret_cast<void*>(address));
   *static_cast<unsigned char*>(mine) = 0x77;
 

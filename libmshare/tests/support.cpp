@@ -110,7 +110,8 @@ Process::Process(const std::vector<std::string>& argv, int pass_fd) {
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
     throw std::system_error(errno, std::generic_category(), "pipe2");
   std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  for (const std::string& arg : argv)
+    args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
   std::fflush(nullptr);
   pid_ = fork();

@@ -101,23 +101,23 @@ class BackendTest : public ::testing::TestWithParam<libmshare::Backend> {
 std::string backend_test_name(
     const ::testing::TestParamInfo<libmshare::Backend>& info);
 
-#define MSHARE_INSTANTIATE_BACKENDS(suite)                            \
-  INSTANTIATE_TEST_SUITE_P(Backends, suite,                          \
-                           ::testing::Values(libmshare::Backend::Posix, \
+#define MSHARE_INSTANTIATE_BACKENDS(suite)                                \
+  INSTANTIATE_TEST_SUITE_P(Backends, suite,                               \
+                           ::testing::Values(libmshare::Backend::Posix,   \
                                              libmshare::Backend::Kernel), \
                            ::mshare_test::backend_test_name)
 
 // Expects `statement` to throw std::system_error with `errno_value`; returns
 // its message for further checks.
 #define EXPECT_SYSTEM_ERROR(statement, errno_value, message_out)        \
-  do {                                                                   \
-    try {                                                                \
-      statement;                                                         \
-      ADD_FAILURE() << #statement " did not throw";                      \
-    } catch (const std::system_error& error_) {                          \
-      EXPECT_EQ(error_.code().value(), (errno_value)) << error_.what();  \
-      message_out = error_.what();                                       \
-    }                                                                    \
+  do {                                                                  \
+    try {                                                               \
+      statement;                                                        \
+      ADD_FAILURE() << #statement " did not throw";                     \
+    } catch (const std::system_error& error_) {                         \
+      EXPECT_EQ(error_.code().value(), (errno_value)) << error_.what(); \
+      message_out = error_.what();                                      \
+    }                                                                   \
   } while (0)
 
 }  // namespace mshare_test

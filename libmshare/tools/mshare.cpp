@@ -25,29 +25,33 @@ using libmshare::RegionInfo;
 // Exit statuses scripts can rely on.
 enum ExitStatus {
   kOk = 0,
-  kFailure = 1,       // anything not listed below
-  kUsage = 2,         // bad command line, name, size, mode or address
-  kNotFound = 3,      // no such region
-  kExists = 4,        // region exists, or its address range is in use
-  kPermission = 5,    // EACCES / EPERM
-  kUnsupported = 6,   // the requested backend is not available
+  kFailure = 1,      // anything not listed below
+  kUsage = 2,        // bad command line, name, size, mode or address
+  kNotFound = 3,     // no such region
+  kExists = 4,       // region exists, or its address range is in use
+  kPermission = 5,   // EACCES / EPERM
+  kUnsupported = 6,  // the requested backend is not available
 };
 
 constexpr const char kUsageText[] =
     "Usage: mshare [OPTIONS] COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
-    "  ls                 list regions (name, backend, start, size, mode, owner)\n"
+    "  ls                 list regions (name, backend, start, size, mode, "
+    "owner)\n"
     "  stat NAME          show one region\n"
     "  create NAME SIZE   create a region and leave it for others to open\n"
     "  rm NAME            remove a region's name (attached processes keep it)\n"
     "\n"
     "Options:\n"
-    "  -b, --backend=auto|kernel|posix  backend (default auto: MSHARE_BACKEND,\n"
+    "  -b, --backend=auto|kernel|posix  backend (default auto: "
+    "MSHARE_BACKEND,\n"
     "                                   else kernel if msharefs is mounted)\n"
     "      --bytes                      print sizes in bytes\n"
-    "  -m, --mode=OCTAL                 create: permission bits (default 0600)\n"
-    "  -a, --address=ADDR               create: start address (default: chosen)\n"
+    "  -m, --mode=OCTAL                 create: permission bits (default "
+    "0600)\n"
+    "  -a, --address=ADDR               create: start address (default: "
+    "chosen)\n"
     "  -p, --populate                   create: allocate all memory now\n"
     "  -H, --huge-pages                 create: advise transparent huge pages\n"
     "  -h, --help                       show this help\n"
@@ -85,12 +89,28 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   int shift = 0;
   if (!suffix.empty()) {
     switch (suffix[0]) {
-      case 'k': case 'K': shift = 10; break;
-      case 'm': case 'M': shift = 20; break;
-      case 'g': case 'G': shift = 30; break;
-      case 't': case 'T': shift = 40; break;
-      case 'b': case 'B': shift = 0; break;
-      default: return std::nullopt;
+      case 'k':
+      case 'K':
+        shift = 10;
+        break;
+      case 'm':
+      case 'M':
+        shift = 20;
+        break;
+      case 'g':
+      case 'G':
+        shift = 30;
+        break;
+      case 't':
+      case 'T':
+        shift = 40;
+        break;
+      case 'b':
+      case 'B':
+        shift = 0;
+        break;
+      default:
+        return std::nullopt;
     }
     suffix.remove_prefix(1);
     if (shift != 0 && (suffix == "iB" || suffix == "B")) suffix = {};
@@ -154,9 +174,8 @@ int run_ls(const Command& command) {
                                      : std::string("?");
     std::string start = info.address ? format_address(info.address) : "?";
     std::printf("%-24s %-7s %-16s %12s %5s %s\n", info.name.c_str(),
-                libmshare::to_string(info.backend), start.c_str(),
-                size.c_str(), format_mode(info.mode).c_str(),
-                format_owner(info).c_str());
+                libmshare::to_string(info.backend), start.c_str(), size.c_str(),
+                format_mode(info.mode).c_str(), format_owner(info).c_str());
   }
   return kOk;
 }
@@ -181,8 +200,9 @@ int run_stat(const Command& command) {
 }
 
 int run_create(Command& command) {
-  expect_args(command, 2, "create NAME SIZE [--mode OCTAL] [--address ADDR] "
-                          "[--populate] [--huge-pages]");
+  expect_args(command, 2,
+              "create NAME SIZE [--mode OCTAL] [--address ADDR] "
+              "[--populate] [--huge-pages]");
   std::optional<std::uint64_t> size = parse_size(command.args[2]);
   if (!size || *size == 0)
     throw UsageError{"invalid size '" + command.args[2] + "'"};

@@ -96,10 +96,10 @@ class Region {
 
   // Opens an existing region; ENOENT if there is none. A region still being
   // created is waited for up to wait_timeout (ETIMEDOUT after that).
-  static Region open(std::string_view name, Access access = Access::ReadWrite,
-                     Backend backend = Backend::Auto,
-                     std::chrono::milliseconds wait_timeout =
-                         kDefaultWaitTimeout);
+  static Region open(
+      std::string_view name, Access access = Access::ReadWrite,
+      Backend backend = Backend::Auto,
+      std::chrono::milliseconds wait_timeout = kDefaultWaitTimeout);
 
   // Exactly one of many concurrent callers creates; the others open it once
   // published and verify its size (EINVAL naming both sizes on mismatch).
