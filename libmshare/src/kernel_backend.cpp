@@ -20,6 +20,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
+#include <mutex>
 #include <new>
 #include <system_error>
 
@@ -78,6 +80,37 @@ void map_memory(std::string_view name, std::uintptr_t address,
     advise_huge_pages(address, length, name, kBackend);
   if (flags & kFlagPopulate) prefault(address, length, name, kBackend);
   unmap_on_error.release();
+}
+
+// Regions this process has attached: a second mshare() of the same window
+// would fail, so stat() reads their header in place.
+class AttachedRegions {
+ public:
+  void add(const std::string& name, std::uintptr_t base) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    bases_[name] = base;
+  }
+  void remove(const std::string& name, std::uintptr_t base) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = bases_.find(name);
+    if (found != bases_.end() && found->second == base) bases_.erase(found);
+  }
+  bool find(const std::string& name, std::uintptr_t& base) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = bases_.find(name);
+    if (found == bases_.end()) return false;
+    base = found->second;
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::uintptr_t> bases_;
+};
+
+AttachedRegions& attached_regions() {
+  static AttachedRegions regions;
+  return regions;
 }
 
 void check_header(const Header& header, std::string_view name) {
@@ -179,6 +212,7 @@ std::unique_ptr<State> try_create(std::string_view name,
   }
   // From here the window is the region's: munmap(base, window) detaches.
   unmap_on_error.release();
+  attached_regions().add(state->name, base);
 
   struct stat st;
   const std::string path = info_path(name);
@@ -230,6 +264,7 @@ std::unique_ptr<State> try_open(std::string_view name, Access access) {
   state->size = header.size.load(std::memory_order_acquire);
   state->flags = header.flags;
   detach_on_error.release();
+  attached_regions().add(state->name, state->base);
   return state;
 }
 
@@ -281,8 +316,14 @@ bool refresh(State& state) {
 }
 
 void detach(State& state) noexcept {
-  if (state.base != 0 && state.window != 0)
+  if (state.base != 0 && state.window != 0) {
     munmap(reinterpret_cast<void*>(state.base), state.window);
+    try {
+      attached_regions().remove(state.name, state.base);
+    } catch (...) {
+      // Only a failed mutex lock can throw; the entry then stays.
+    }
+  }
   state.base = 0;
   state.window = 0;
 }
@@ -331,7 +372,15 @@ bool stat(std::string_view name, RegionInfo& info) {
   }
   info.address = window.start;
   info.reserved = window.size;
-  // The usable size lives in the header: attach read-only to read it.
+  // The usable size lives in the header: read it in place if this process
+  // has the region attached, else attach read-only to read it.
+  std::uintptr_t base = 0;
+  if (attached_regions().find(info.name, base) && base == window.start) {
+    const auto* header = reinterpret_cast<const Header*>(base);
+    info.size = header->size.load(std::memory_order_acquire);
+    info.readable = true;
+    return true;
+  }
   try {
     if (auto state = try_open(name, Access::ReadOnly)) {
       info.size = state->size;
