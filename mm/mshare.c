@@ -1,0 +1,936 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mshare: processes that share the page tables of a range of their address
+ * spaces.
+ *
+ * A region is a range aligned to MSHARE_UNIT (the span of one P4D entry,
+ * 512 GiB on x86_64) with a name in msharefs.  It owns a host mm: an
+ * mm_struct that runs on no CPU and holds the region's VMAs and the page
+ * tables below the top level.  Every sharer maps the range through one
+ * VMA, a window (VM_MSHARE), whose P4D entries point at the host's PUD
+ * tables, so a page faulted in by one sharer is mapped in all of them.
+ *
+ * Read top to bottom: the region and its host mm, windows, create,
+ * attach, faults, calls that change mappings, teardown, the syscalls.
+ */
+#define pr_fmt(fmt) "mshare: " fmt
+
+#include <linux/fs.h>
+#include <linux/hugetlb.h>
+#include <linux/mm.h>
+#include <linux/huge_mm.h>
+#include <linux/mman.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mshare.h>
+#include <linux/pagewalk.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/swap.h>
+#include <linux/swapops.h>
+#include <linux/syscalls.h>
+#include <linux/uaccess.h>
+#include <linux/userfaultfd_k.h>
+#include <asm/tlb.h>
+#include <asm/tlbflush.h>
+
+#include "internal.h"
+
+#define MSHARE_VALID_OFLAGS	(O_ACCMODE | O_CREAT | O_EXCL)
+
+/* VMAs that cannot move into a host mm. */
+#define MSHARE_REFUSED_VMFLAGS	(VM_SPECIAL | VM_HUGETLB | VM_GROWSDOWN | \
+				 VM_GROWSUP | VM_MSHARE)
+
+struct mshare_region {
+	struct mm_struct *mm;		/* host: owns the VMAs and tables */
+	unsigned long start;
+	unsigned long size;
+	/* One for the msharefs inode, one per window, one per user. */
+	refcount_t refs;
+	char label[];			/* "[mshare:NAME]" */
+};
+
+/* Sharer's mmap_lock before host's: give hosts their own lockdep class. */
+static struct lock_class_key mshare_host_lock_key;
+
+static inline unsigned long region_end(const struct mshare_region *region)
+{
+	return region->start + region->size;
+}
+
+struct mshare_region *mshare_region_get(struct mshare_region *region)
+{
+	refcount_inc(&region->refs);
+	return region;
+}
+
+void mshare_region_info(const struct mshare_region *region,
+			struct mshare_info *info)
+{
+	info->start = region->start;
+	info->size = region->size;
+}
+
+static struct mshare_region *region_alloc(const char *name,
+					  unsigned long start,
+					  unsigned long size)
+{
+	struct mshare_region *region;
+	struct mm_struct *host;
+
+	region = kzalloc(struct_size(region, label, strlen(name) + 11),
+			 GFP_KERNEL);
+	if (!region)
+		return NULL;
+	host = mm_alloc();
+	if (!host) {
+		kfree(region);
+		return NULL;
+	}
+	lockdep_set_class(&host->mmap_lock, &mshare_host_lock_key);
+	host->task_size = current->mm->task_size;
+	set_bit(MMF_MSHARE_HOST, &host->flags);
+	/* KSM would merge behind the sharers' backs: never in a host. */
+	clear_bit(MMF_VM_MERGE_ANY, &host->flags);
+#ifdef CONFIG_MEMCG
+	/*
+	 * The creator may exit long before the region goes: do not point
+	 * at it.  Pages are charged to the root memory cgroup.
+	 */
+	host->owner = NULL;
+#endif
+	region->mm = host;
+	region->start = start;
+	region->size = size;
+	refcount_set(&region->refs, 1);
+	sprintf(region->label, "[mshare:%s]", name);
+	return region;
+}
+
+/*
+ * The last user is gone: unmap everything in the host, free its tables,
+ * including the PUD tables that sharers pointed at, then the host itself.
+ */
+static void region_free(struct mshare_region *region)
+{
+	struct mm_struct *host = region->mm;
+	struct mmu_gather tlb;
+
+	mmap_write_lock(host);
+	do_munmap(host, region->start, region->size, NULL);
+	tlb_gather_mmu_fullmm(&tlb, host);
+	free_pgd_range(&tlb, region->start, region_end(region),
+		       region->start, region_end(region));
+	tlb_finish_mmu(&tlb);
+	mmap_write_unlock(host);
+	mmput(host);
+	kfree(region);
+}
+
+void mshare_region_put(struct mshare_region *region)
+{
+	if (refcount_dec_and_test(&region->refs))
+		region_free(region);
+}
+
+/* Windows */
+
+static p4d_t *host_p4d(struct mshare_region *region, unsigned long addr)
+{
+	return p4d_offset(pgd_offset(region->mm, addr), addr);
+}
+
+/*
+ * x86 ANDs the R/W bits of every paging level: a read-only sharer's own
+ * P4D entries make the shared tables below them read-only for it.
+ */
+static p4d_t window_entry(struct vm_area_struct *vma, p4d_t host_entry)
+{
+	if (!(vma->vm_flags & VM_WRITE))
+		return __p4d(p4d_val(host_entry) & ~_PAGE_RW);
+	return host_entry;
+}
+
+/* Point the window's P4D entry for the unit at @addr at the host's table. */
+static int link_unit(struct vm_area_struct *vma, unsigned long addr)
+{
+	struct mshare_region *region = vma->vm_private_data;
+	struct mm_struct *mm = vma->vm_mm;
+	p4d_t *p4d;
+
+	p4d = p4d_alloc(mm, pgd_offset(mm, addr), addr);
+	if (!p4d)
+		return -ENOMEM;
+	spin_lock(&mm->page_table_lock);
+	if (p4d_none(*p4d))
+		set_p4d(p4d, window_entry(vma, *host_p4d(region, addr)));
+	spin_unlock(&mm->page_table_lock);
+	return 0;
+}
+
+static void unlink_window(struct vm_area_struct *vma)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	unsigned long addr;
+
+	spin_lock(&mm->page_table_lock);
+	for (addr = vma->vm_start; addr < vma->vm_end; addr += MSHARE_UNIT) {
+		pgd_t *pgd = pgd_offset(mm, addr);
+
+		if (!pgd_none(*pgd))
+			p4d_clear(p4d_offset(pgd, addr));
+	}
+	spin_unlock(&mm->page_table_lock);
+	/*
+	 * No CPU may reach the region's tables through this mm any more,
+	 * cached paging-structure entries included.
+	 */
+	flush_tlb_mm(mm);
+}
+
+static int link_window(struct vm_area_struct *vma)
+{
+	unsigned long addr;
+	int err;
+
+	for (addr = vma->vm_start; addr < vma->vm_end; addr += MSHARE_UNIT) {
+		err = link_unit(vma, addr);
+		if (err) {
+			unlink_window(vma);
+			return err;
+		}
+	}
+	set_bit(MMF_HAS_MSHARE, &vma->vm_mm->flags);
+	return 0;
+}
+
+void mshare_unmap_window(struct vm_area_struct *vma)
+{
+	unlink_window(vma);
+}
+
+int mshare_copy_window(struct vm_area_struct *dst_vma,
+		       struct vm_area_struct *src_vma)
+{
+	return link_window(dst_vma);
+}
+
+struct mm_struct *mshare_window_host_mm(struct vm_area_struct *vma)
+{
+	struct mshare_region *region = vma->vm_private_data;
+
+	return region->mm;
+}
+
+static void mshare_window_open(struct vm_area_struct *vma)
+{
+	mshare_region_get(vma->vm_private_data);
+}
+
+static void mshare_window_close(struct vm_area_struct *vma)
+{
+	mshare_region_put(vma->vm_private_data);
+}
+
+/* A window is detached whole or not at all. */
+static int mshare_window_may_split(struct vm_area_struct *vma,
+				   unsigned long addr)
+{
+	return -EINVAL;
+}
+
+static int mshare_window_mremap(struct vm_area_struct *vma)
+{
+	return -EINVAL;
+}
+
+static const char *mshare_window_name(struct vm_area_struct *vma)
+{
+	struct mshare_region *region = vma->vm_private_data;
+
+	return region->label;
+}
+
+static const struct vm_operations_struct mshare_window_vm_ops = {
+	.open		= mshare_window_open,
+	.close		= mshare_window_close,
+	.may_split	= mshare_window_may_split,
+	.mremap		= mshare_window_mremap,
+	.name		= mshare_window_name,
+};
+
+static struct vm_area_struct *window_alloc(struct mm_struct *mm,
+					   struct mshare_region *region,
+					   bool writable)
+{
+	/*
+	 * VM_SHARED keeps COW, the OOM reaper and KSM away; VM_DONTEXPAND
+	 * keeps mlock and merging away; VM_DONTDUMP keeps core dumps from
+	 * reading 512 GiB of holes.
+	 */
+	vm_flags_t flags = VM_READ | VM_MAYREAD | VM_SHARED | VM_MAYSHARE |
+			   VM_DONTEXPAND | VM_DONTDUMP | VM_MSHARE;
+	struct vm_area_struct *vma;
+
+	if (writable)
+		flags |= VM_WRITE | VM_MAYWRITE;
+	vma = vm_area_alloc(mm);
+	if (!vma)
+		return NULL;
+	vma->vm_start = region->start;
+	vma->vm_end = region_end(region);
+	vm_flags_init(vma, flags);
+	vma->vm_page_prot = vm_get_page_prot(flags);
+	vma->vm_ops = &mshare_window_vm_ops;
+	vma->vm_private_data = region;
+	return vma;
+}
+
+/* Create: the caller's mappings in the range become the region's. */
+
+struct mshare_move {
+	unsigned long rss[NR_MM_COUNTERS];
+	unsigned long ptes, pmds, puds;
+	unsigned long nr_vmas;
+};
+
+static int count_rss_pmd(pmd_t *pmd, unsigned long addr, unsigned long end,
+			 struct mm_walk *walk)
+{
+	struct mshare_move *mv = walk->private;
+	struct vm_area_struct *vma = walk->vma;
+	spinlock_t *ptl;
+	pte_t *start_pte, *pte;
+
+	ptl = pmd_trans_huge_lock(pmd, vma);
+	if (ptl) {
+		pmd_t val = *pmd;
+
+		if (is_huge_zero_pmd(val)) {
+			mv->ptes++;	/* its deposited table */
+		} else if (pmd_present(val)) {
+			struct page *page = vm_normal_page_pmd(vma, addr, val);
+
+			if (page) {
+				struct folio *folio = page_folio(page);
+
+				mv->rss[mm_counter(folio)] += HPAGE_PMD_NR;
+				if (folio_test_anon(folio))
+					mv->ptes++;
+			}
+		} else if (is_pmd_migration_entry(val)) {
+			struct folio *folio =
+				pfn_swap_entry_folio(pmd_to_swp_entry(val));
+
+			mv->rss[mm_counter(folio)] += HPAGE_PMD_NR;
+			if (folio_test_anon(folio))
+				mv->ptes++;
+		}
+		spin_unlock(ptl);
+		return 0;
+	}
+
+	start_pte = pte_offset_map_lock(walk->mm, pmd, addr, &ptl);
+	if (!start_pte) {
+		walk->action = ACTION_AGAIN;
+		return 0;
+	}
+	for (pte = start_pte; addr < end; pte++, addr += PAGE_SIZE) {
+		pte_t ptent = ptep_get(pte);
+		swp_entry_t entry;
+
+		if (pte_none(ptent))
+			continue;
+		if (pte_present(ptent)) {
+			struct page *page = vm_normal_page(vma, addr, ptent);
+
+			if (page)
+				mv->rss[mm_counter(page_folio(page))]++;
+			continue;
+		}
+		entry = pte_to_swp_entry(ptent);
+		if (!non_swap_entry(entry))
+			mv->rss[MM_SWAPENTS]++;
+		else if (is_pfn_swap_entry(entry))
+			mv->rss[mm_counter(pfn_swap_entry_folio(entry))]++;
+	}
+	pte_unmap_unlock(start_pte, ptl);
+	return 0;
+}
+
+static const struct mm_walk_ops count_rss_ops = {
+	.pmd_entry	= count_rss_pmd,
+	.walk_lock	= PGWALK_WRLOCK,
+};
+
+/* Every table below the P4D level in the range, inside VMAs or not. */
+static void count_tables(struct mm_struct *mm, unsigned long start,
+			 unsigned long end, struct mshare_move *mv)
+{
+	unsigned long addr;
+	int i, j;
+
+	for (addr = start; addr < end; addr += MSHARE_UNIT) {
+		pgd_t *pgd = pgd_offset(mm, addr);
+		p4d_t *p4d;
+		pud_t *pud;
+
+		if (pgd_none(*pgd))
+			continue;
+		p4d = p4d_offset(pgd, addr);
+		if (p4d_none(*p4d))
+			continue;
+		mv->puds++;
+		pud = pud_offset(p4d, addr);
+		for (i = 0; i < PTRS_PER_PUD; i++) {
+			pmd_t *pmd;
+
+			if (pud_none(pud[i]) || pud_leaf(pud[i]))
+				continue;
+			mv->pmds++;
+			pmd = pmd_offset(&pud[i], 0);
+			for (j = 0; j < PTRS_PER_PMD; j++) {
+				pmd_t val = pmdp_get_lockless(&pmd[j]);
+
+				if (pmd_none(val) || !pmd_present(val) ||
+				    pmd_leaf(val))
+					continue;
+				mv->ptes++;
+			}
+		}
+	}
+}
+
+static long table_bytes(const struct mshare_move *mv)
+{
+	return mv->ptes * PTRS_PER_PTE * sizeof(pte_t) +
+	       mv->pmds * PTRS_PER_PMD * sizeof(pmd_t) +
+	       mv->puds * PTRS_PER_PUD * sizeof(pud_t);
+}
+
+static int check_movable(struct mm_struct *mm, unsigned long start,
+			 unsigned long end)
+{
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, start);
+
+	if (mm_has_notifiers(mm))
+		return -EBUSY;	/* a secondary MMU follows this mm */
+	for_each_vma_range(vmi, vma, end) {
+		if (vma->vm_start < start || vma->vm_end > end)
+			return -EINVAL;
+		if ((vma->vm_flags & MSHARE_REFUSED_VMFLAGS) ||
+		    userfaultfd_armed(vma))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* Give the host a PUD table for every unit the creator has none for. */
+static int prepare_host_tables(struct mm_struct *mm, struct mm_struct *host,
+			       unsigned long start, unsigned long end)
+{
+	unsigned long addr;
+
+	for (addr = start; addr < end; addr += MSHARE_UNIT) {
+		pgd_t *pgd = pgd_offset(mm, addr);
+		p4d_t *p4d;
+
+		if (!pgd_none(*pgd) && !p4d_none(*p4d_offset(pgd, addr)))
+			continue;
+		p4d = p4d_alloc(host, pgd_offset(host, addr), addr);
+		if (!p4d || !pud_alloc(host, p4d, addr))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Enter the creator's VMAs in the host's tree; they stay in the creator's. */
+static int host_insert_vmas(struct mm_struct *mm, struct mm_struct *host,
+			    unsigned long start, unsigned long end,
+			    struct mshare_move *mv)
+{
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, start);
+
+	for_each_vma_range(vmi, vma, end) {
+		MA_STATE(mas, &host->mm_mt, vma->vm_start, vma->vm_end - 1);
+		int err;
+
+		vma_start_write(vma);
+		err = mas_store_gfp(&mas, vma, GFP_KERNEL);
+		if (err)
+			return err;
+		mv->nr_vmas++;
+	}
+	return 0;
+}
+
+/*
+ * Nothing can fail from here on.  The window replaces the creator's VMAs,
+ * which now belong to the host with their tables and counters.
+ */
+static void commit_create(struct mm_struct *mm, struct mshare_region *region,
+			  struct vm_area_struct *window, struct vma_iterator *wvmi,
+			  struct mshare_move *mv)
+{
+	struct mm_struct *host = region->mm;
+	unsigned long start = region->start, end = region_end(region);
+	struct vm_area_struct *vma;
+	unsigned long addr;
+	long bytes;
+	int i;
+	MA_STATE(mas, &host->mm_mt, start, start);
+
+	walk_page_range(mm, start, end, &count_rss_ops, mv);
+	count_tables(mm, start, end, mv);
+
+	vma_iter_store(wvmi, window);
+	mas_for_each(&mas, vma, end - 1) {
+		vm_stat_account(mm, vma->vm_flags, -vma_pages(vma));
+		vm_stat_account(host, vma->vm_flags, vma_pages(vma));
+		if (vma->vm_flags & VM_LOCKED) {
+			mm->locked_vm -= vma_pages(vma);
+			host->locked_vm += vma_pages(vma);
+		}
+		vma->vm_mm = host;
+		vma_start_write(vma);
+	}
+	mm->map_count -= mv->nr_vmas;
+	host->map_count += mv->nr_vmas;
+
+	/* Hand the creator's tables over, or point it at the host's. */
+	for (addr = start; addr < end; addr += MSHARE_UNIT) {
+		p4d_t *p4d = p4d_offset(pgd_offset(mm, addr), addr);
+		p4d_t *hp4d = host_p4d(region, addr);
+
+		spin_lock(&mm->page_table_lock);
+		if (p4d_none(*hp4d))
+			set_p4d(hp4d, *p4d);
+		set_p4d(p4d, window_entry(window, *hp4d));
+		spin_unlock(&mm->page_table_lock);
+	}
+
+	for (i = 0; i < NR_MM_COUNTERS; i++) {
+		add_mm_counter(mm, i, -(long)mv->rss[i]);
+		add_mm_counter(host, i, mv->rss[i]);
+	}
+	bytes = table_bytes(mv);
+	atomic_long_sub(bytes, &mm->pgtables_bytes);
+	atomic_long_add(bytes, &host->pgtables_bytes);
+	if (test_bit(MMF_HUGE_ZERO_PAGE, &mm->flags))
+		mm_get_huge_zero_folio(host);
+
+	mm->map_count++;
+	vm_stat_account(mm, window->vm_flags, vma_pages(window));
+	mshare_region_get(region);
+	set_bit(MMF_HAS_MSHARE, &mm->flags);
+	if (!(window->vm_flags & VM_WRITE))
+		flush_tlb_mm(mm);
+}
+
+static int mshare_create(const char *name, unsigned long start,
+			 unsigned long size, bool writable, umode_t mode)
+{
+	struct mm_struct *mm = current->mm;
+	struct mshare_move mv = {};
+	struct mshare_region *region;
+	struct vm_area_struct *window;
+	struct mm_struct *host;
+	int err;
+	VMA_ITERATOR(wvmi, mm, start);
+
+	region = region_alloc(name, start, size);
+	if (!region)
+		return -ENOMEM;
+	host = region->mm;
+	window = window_alloc(mm, region, writable);
+	if (!window) {
+		mshare_region_put(region);
+		return -ENOMEM;
+	}
+	/* The name takes the region's first reference. */
+	err = msharefs_add_locked(name, mode, region);
+	if (err) {
+		vm_area_free(window);
+		mshare_region_put(region);
+		return err;
+	}
+
+	if (mmap_write_lock_killable(mm)) {
+		err = -EINTR;
+		goto remove;
+	}
+	mmap_write_lock(host);
+	err = check_movable(mm, start, start + size);
+	if (err)
+		goto unlock;
+	err = prepare_host_tables(mm, host, start, start + size);
+	if (err)
+		goto unlock;
+	err = host_insert_vmas(mm, host, start, start + size, &mv);
+	if (err)
+		goto forget_vmas;
+	vma_iter_config(&wvmi, start, start + size);
+	err = vma_iter_prealloc(&wvmi, window);
+	if (err)
+		goto forget_vmas;
+
+	commit_create(mm, region, window, &wvmi, &mv);
+	mmap_write_unlock(host);
+	mmap_write_unlock(mm);
+	return 0;
+
+forget_vmas:
+	/* The VMAs are still the creator's: the host must not free them. */
+	__mt_destroy(&host->mm_mt);
+unlock:
+	mmap_write_unlock(host);
+	mmap_write_unlock(mm);
+remove:
+	vm_area_free(window);
+	msharefs_remove_locked(name);
+	return err;
+}
+
+/* Attach: the caller's range must be empty. */
+
+static int mshare_attach(struct mshare_region *region, unsigned long start,
+			 unsigned long size, bool writable)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *window;
+	int err;
+
+	if (start != region->start || size != region->size)
+		return -EINVAL;
+	window = window_alloc(mm, region, writable);
+	if (!window)
+		return -ENOMEM;
+	if (mmap_write_lock_killable(mm)) {
+		err = -EINTR;
+		goto free;
+	}
+	if (find_vma_intersection(mm, start, start + size)) {
+		err = -EEXIST;
+		goto unlock;
+	}
+	err = link_window(window);
+	if (err)
+		goto unlock;
+	err = insert_vm_struct(mm, window);
+	if (err) {
+		unlink_window(window);
+		goto unlock;
+	}
+	vm_stat_account(mm, window->vm_flags, vma_pages(window));
+	mshare_region_get(region);
+	mmap_write_unlock(mm);
+	return 0;
+
+unlock:
+	mmap_write_unlock(mm);
+free:
+	vm_area_free(window);
+	return err;
+}
+
+/* Faults in a window are resolved in the host. */
+
+static bool host_access_ok(struct vm_area_struct *hvma, unsigned int flags)
+{
+	if (flags & FAULT_FLAG_WRITE)
+		return hvma->vm_flags & VM_WRITE;
+	if (flags & FAULT_FLAG_INSTRUCTION)
+		return hvma->vm_flags & VM_EXEC;
+	return hvma->vm_flags & (VM_READ | VM_WRITE | VM_EXEC);
+}
+
+vm_fault_t mshare_fault(struct vm_area_struct *vma, unsigned long address,
+			unsigned int flags, struct pt_regs *regs)
+{
+	struct mshare_region *region = vma->vm_private_data;
+	struct mm_struct *host = region->mm;
+	struct vm_area_struct *hvma;
+	vm_fault_t ret;
+
+	if ((flags & FAULT_FLAG_WRITE) && !(vma->vm_flags & VM_WRITE))
+		return VM_FAULT_SIGSEGV;
+	if (WARN_ON_ONCE(flags & FAULT_FLAG_VMA_LOCK))
+		return VM_FAULT_SIGSEGV;
+	/* Linked at attach and fork; relink if anything unlinked it. */
+	if (link_unit(vma, ALIGN_DOWN(address, MSHARE_UNIT)))
+		return VM_FAULT_OOM;
+
+	/*
+	 * The host's lock is never dropped under us: without ALLOW_RETRY
+	 * the handler waits instead of returning VM_FAULT_RETRY.
+	 */
+	flags &= ~(FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_RETRY_NOWAIT |
+		   FAULT_FLAG_KILLABLE);
+	mmap_read_lock(host);
+	hvma = vma_lookup(host, address);
+	if (!hvma)
+		ret = VM_FAULT_SIGBUS;		/* a hole in the region */
+	else if (!host_access_ok(hvma, flags))
+		ret = VM_FAULT_SIGSEGV;
+	else
+		ret = handle_mm_fault(hvma, address, flags, regs);
+	mmap_read_unlock(host);
+	return ret;
+}
+
+/* Calls that change mappings inside a window change the region. */
+
+static struct vm_area_struct *window_meeting(struct mm_struct *mm,
+					     unsigned long start,
+					     unsigned long end)
+{
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, start);
+
+	for_each_vma_range(vmi, vma, end)
+		if (vma_is_mshare(vma))
+			return vma;
+	return NULL;
+}
+
+bool mshare_range_touches_window(struct mm_struct *mm, unsigned long start,
+				 unsigned long len)
+{
+	unsigned long end = start + PAGE_ALIGN(len);
+
+	mmap_assert_locked(mm);
+	if (!mm_has_mshare(mm) || end <= start)
+		return false;
+	return window_meeting(mm, start, end);
+}
+
+/*
+ * Find the window that [start, start + len) lies in.  Returns 0 when the
+ * range meets no window (or, with @whole_is_local, covers a window whole:
+ * that detaches it), 1 with a reference on the region in *regionp, or an
+ * error: EINVAL when the range straddles a window's edge, EACCES when
+ * @write and the window is read-only.
+ */
+static int window_target(struct mm_struct *mm, unsigned long start,
+			 unsigned long len, bool write, bool whole_is_local,
+			 struct mshare_region **regionp)
+{
+	unsigned long end = start + PAGE_ALIGN(len);
+	struct vm_area_struct *vma;
+	int ret;
+
+	if (!mm || !mm_has_mshare(mm) || !len || end <= start)
+		return 0;
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	vma = window_meeting(mm, start, end);
+	if (!vma)
+		ret = 0;
+	else if (whole_is_local && start <= vma->vm_start && end >= vma->vm_end)
+		ret = 0;
+	else if (start < vma->vm_start || end > vma->vm_end)
+		ret = -EINVAL;
+	else if (write && !(vma->vm_flags & VM_WRITE))
+		ret = -EACCES;
+	else {
+		*regionp = mshare_region_get(vma->vm_private_data);
+		ret = 1;
+	}
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+bool mshare_mmap(struct file *file, unsigned long addr, unsigned long len,
+		 unsigned long prot, unsigned long flags, unsigned long pgoff,
+		 unsigned long *ret)
+{
+	struct mshare_region *region;
+	unsigned long populate = 0;
+	struct mm_struct *host;
+	LIST_HEAD(uf);
+	int found;
+
+	/* Only a fixed address lands in a window; a hint never does. */
+	if (!(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)))
+		return false;
+	found = window_target(current->mm, addr, len, true, false, &region);
+	if (found <= 0) {
+		*ret = found;
+		return found < 0;
+	}
+	host = region->mm;
+	if ((flags & (MAP_HUGETLB | MAP_GROWSDOWN)) ||
+	    (file && is_file_hugepages(file))) {
+		*ret = -EINVAL;
+	} else if (mmap_write_lock_killable(host)) {
+		*ret = -EINTR;
+	} else {
+		*ret = __do_mmap(host, file, addr, len, prot, flags, 0, pgoff,
+				 &populate, &uf);
+		mmap_write_unlock(host);
+		/* Through the window, so GUP takes the host's lock. */
+		if (populate && !IS_ERR_VALUE(*ret))
+			mm_populate(*ret, populate);
+	}
+	mshare_region_put(region);
+	return true;
+}
+
+bool mshare_munmap(unsigned long start, size_t len, int *ret)
+{
+	struct mshare_region *region;
+	int found;
+
+	found = window_target(current->mm, start, len, true, true, &region);
+	if (found <= 0) {
+		*ret = found;
+		return found < 0;
+	}
+	if (mmap_write_lock_killable(region->mm)) {
+		*ret = -EINTR;
+	} else {
+		*ret = do_munmap(region->mm, start, len, NULL);
+		mmap_write_unlock(region->mm);
+	}
+	mshare_region_put(region);
+	return true;
+}
+
+bool mshare_mprotect(unsigned long start, size_t len, unsigned long prot,
+		     int pkey, int *ret)
+{
+	struct mshare_region *region;
+	int found;
+
+	found = window_target(current->mm, start, len, true, false, &region);
+	if (found <= 0) {
+		*ret = found;
+		return found < 0;
+	}
+	/* Protection keys are per process: they have no meaning here. */
+	*ret = pkey == -1 ? do_mprotect_mm(region->mm, start, len, prot) :
+			    -EINVAL;
+	mshare_region_put(region);
+	return true;
+}
+
+/* Advice that changes no contents: a read-only sharer may give it. */
+static bool madvise_is_harmless(int behavior)
+{
+	switch (behavior) {
+	case MADV_NORMAL:
+	case MADV_RANDOM:
+	case MADV_SEQUENTIAL:
+	case MADV_WILLNEED:
+	case MADV_COLD:
+	case MADV_PAGEOUT:
+	case MADV_POPULATE_READ:
+		return true;
+	}
+	return false;
+}
+
+bool mshare_madvise(struct mm_struct *mm, unsigned long start, size_t len,
+		    int behavior, int *ret)
+{
+	struct mshare_region *region;
+	int found;
+
+	found = window_target(mm, start, len, !madvise_is_harmless(behavior),
+			      false, &region);
+	if (found <= 0) {
+		*ret = found;
+		return found < 0;
+	}
+	/* KSM would merge pages that every sharer writes to. */
+	if (behavior == MADV_MERGEABLE || behavior == MADV_UNMERGEABLE)
+		*ret = -EINVAL;
+	else
+		*ret = do_madvise(region->mm, start, len, behavior);
+	mshare_region_put(region);
+	return true;
+}
+
+/* The syscalls */
+
+static int mshare_get_name(const char __user *uname, char *name)
+{
+	long n = strncpy_from_user(name, uname, NAME_MAX + 1);
+
+	if (n < 0)
+		return n;
+	if (n == 0)
+		return -EINVAL;
+	if (n > NAME_MAX)
+		return -ENAMETOOLONG;
+	if (strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	return 0;
+}
+
+static int mshare_check_range(unsigned long addr, unsigned long len)
+{
+	if (!len || !IS_ALIGNED(addr, MSHARE_UNIT) ||
+	    !IS_ALIGNED(len, MSHARE_UNIT))
+		return -EINVAL;
+	if (addr + len < addr || addr + len > TASK_SIZE)
+		return -EINVAL;
+	return 0;
+}
+
+SYSCALL_DEFINE5(mshare, const char __user *, uname, unsigned long, addr,
+		unsigned long, len, int, oflags, umode_t, mode)
+{
+	bool exclusive = (oflags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
+	struct mshare_region *region;
+	char name[NAME_MAX + 1];
+	bool writable;
+	int err;
+
+	if (oflags & ~MSHARE_VALID_OFLAGS)
+		return -EINVAL;
+	switch (oflags & O_ACCMODE) {
+	case O_RDONLY:
+		writable = false;
+		break;
+	case O_RDWR:
+		writable = true;
+		break;
+	default:
+		return -EINVAL;
+	}
+	err = mshare_get_name(uname, name);
+	if (err)
+		return err;
+	err = mshare_check_range(addr, len);
+	if (err)
+		return err;
+
+	msharefs_lock();
+	region = msharefs_find_locked(name, exclusive ? 0 :
+				      MAY_READ | (writable ? MAY_WRITE : 0));
+	if (!IS_ERR(region)) {
+		err = exclusive ? -EEXIST :
+				  mshare_attach(region, addr, len, writable);
+		mshare_region_put(region);
+	} else if (PTR_ERR(region) == -ENOENT && (oflags & O_CREAT)) {
+		err = mshare_create(name, addr, len, writable, mode & 0777);
+	} else {
+		err = PTR_ERR(region);
+	}
+	msharefs_unlock();
+	return err;
+}
+
+SYSCALL_DEFINE1(mshare_unlink, const char __user *, uname)
+{
+	char name[NAME_MAX + 1];
+	int err;
+
+	err = mshare_get_name(uname, name);
+	if (err)
+		return err;
+	return msharefs_unlink(name);
+}
