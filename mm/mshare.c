@@ -299,7 +299,7 @@ static int count_rss_pmd(pmd_t *pmd, unsigned long addr, unsigned long end,
 {
 	struct mshare_move *mv = walk->private;
 	struct vm_area_struct *vma = walk->vma;
-	spinlock_t *ptl;
+	spinlock_t *ptl;	/* of the PMD or of the PTE table */
 	pte_t *start_pte, *pte;
 
 	ptl = pmd_trans_huge_lock(pmd, vma);
@@ -411,8 +411,8 @@ static long table_bytes(const struct mshare_move *mv)
 static int check_movable(struct mm_struct *mm, unsigned long start,
 			 unsigned long end)
 {
-	struct vm_area_struct *vma;
 	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
 
 	if (mm_has_notifiers(mm))
 		return -EBUSY;	/* a secondary MMU follows this mm */
@@ -450,8 +450,8 @@ static int host_insert_vmas(struct mm_struct *mm, struct mm_struct *host,
 			    unsigned long start, unsigned long end,
 			    struct mshare_move *mv)
 {
-	struct vm_area_struct *vma;
 	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
 
 	for_each_vma_range(vmi, vma, end) {
 		MA_STATE(mas, &host->mm_mt, vma->vm_start, vma->vm_end - 1);
@@ -476,11 +476,11 @@ static void commit_create(struct mm_struct *mm, struct mshare_region *region,
 {
 	struct mm_struct *host = region->mm;
 	unsigned long start = region->start, end = region_end(region);
+	MA_STATE(mas, &host->mm_mt, start, start);
 	struct vm_area_struct *vma;
 	unsigned long addr;
 	long bytes;
 	int i;
-	MA_STATE(mas, &host->mm_mt, start, start);
 
 	walk_page_range(mm, start, end, &count_rss_ops, mv);
 	count_tables(mm, start, end, mv);
@@ -533,12 +533,12 @@ static int mshare_create(const char *name, unsigned long start,
 			 unsigned long size, bool writable, umode_t mode)
 {
 	struct mm_struct *mm = current->mm;
+	VMA_ITERATOR(wvmi, mm, start);
 	struct mshare_move mv = {};
 	struct mshare_region *region;
 	struct vm_area_struct *window;
 	struct mm_struct *host;
 	int err;
-	VMA_ITERATOR(wvmi, mm, start);
 
 	region = region_alloc(name, start, size);
 	if (!region)
@@ -686,8 +686,8 @@ static struct vm_area_struct *window_meeting(struct mm_struct *mm,
 					     unsigned long start,
 					     unsigned long end)
 {
-	struct vm_area_struct *vma;
 	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
 
 	for_each_vma_range(vmi, vma, end)
 		if (vma_is_mshare(vma))
@@ -726,15 +726,16 @@ static int window_target(struct mm_struct *mm, unsigned long start,
 	if (mmap_read_lock_killable(mm))
 		return -EINTR;
 	vma = window_meeting(mm, start, end);
-	if (!vma)
+	if (!vma) {
 		ret = 0;
-	else if (whole_is_local && start <= vma->vm_start && end >= vma->vm_end)
+	} else if (whole_is_local && start <= vma->vm_start &&
+		   end >= vma->vm_end) {
 		ret = 0;
-	else if (start < vma->vm_start || end > vma->vm_end)
+	} else if (start < vma->vm_start || end > vma->vm_end) {
 		ret = -EINVAL;
-	else if (write && !(vma->vm_flags & VM_WRITE))
+	} else if (write && !(vma->vm_flags & VM_WRITE)) {
 		ret = -EACCES;
-	else {
+	} else {
 		*regionp = mshare_region_get(vma->vm_private_data);
 		ret = 1;
 	}

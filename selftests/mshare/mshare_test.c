@@ -21,6 +21,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sys/uio.h>
+#include <liburing.h>
 #include <linux/mshare.h>
 
 #include "../kselftest_harness.h"
@@ -637,6 +639,81 @@ TEST(mode_forbids_other_users)
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_EQ(0, sys_mshare_unlink(name));
+}
+
+static int populate_1m_and_exit(const char *name)
+{
+	return create_populated(name, MiB, 'g') ? 1 : 0;
+}
+
+/* A sharer that never touched the pages: every access goes through GUP. */
+TEST(gup_paths_work_on_an_untouched_window)
+{
+	char name[64], buf[PAGE], path[64], data[2 * PAGE];
+	struct io_uring ring;
+	struct iovec iov;
+	int status, fd, i;
+	pid_t pid;
+
+	REQUIRE_MSHARE();
+	region_name(name, sizeof(name), "gup");
+	ASSERT_EQ(0, in_child(populate_1m_and_exit, name));
+	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_RDWR, 0));
+
+	/* process_vm_readv() and /proc/PID/mem from a third process. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct iovec local = { buf, PAGE };
+		struct iovec remote = { (void *)(BASE + PAGE), PAGE };
+		pid_t parent = getppid();
+
+		if (process_vm_readv(parent, &local, 1, &remote, 1, 0) != PAGE ||
+		    buf[0] != 'g' || buf[PAGE - 1] != 'g')
+			_exit(1);
+		snprintf(path, sizeof(path), "/proc/%d/mem", parent);
+		fd = open(path, O_RDONLY);
+		if (fd < 0 || pread(fd, buf, PAGE, BASE + 2 * PAGE) != PAGE ||
+		    buf[7] != 'g')
+			_exit(2);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	/* io_uring: read a file into the region, then write it back out. */
+	for (i = 0; i < (int)sizeof(data); i++)
+		data[i] = 'a' + i % 26;
+	fd = open("/tmp/mshare-gup", O_CREAT | O_TRUNC | O_RDWR, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(sizeof(data), write(fd, data, sizeof(data)));
+	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
+	for (i = 0; i < 2; i++) {
+		char *dst = (char *)(BASE + (4 + 2 * i) * PAGE);
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		struct io_uring_cqe *cqe;
+
+		if (i == 0) {
+			io_uring_prep_read(sqe, fd, dst, sizeof(data), 0);
+		} else {
+			/* Registered buffers are pinned long-term. */
+			iov.iov_base = dst;
+			iov.iov_len = sizeof(data);
+			ASSERT_EQ(0, io_uring_register_buffers(&ring, &iov, 1));
+			io_uring_prep_read_fixed(sqe, fd, dst, sizeof(data), 0, 0);
+		}
+		ASSERT_EQ(1, io_uring_submit(&ring));
+		ASSERT_EQ(0, io_uring_wait_cqe(&ring, &cqe));
+		EXPECT_EQ((int)sizeof(data), cqe->res);
+		io_uring_cqe_seen(&ring, cqe);
+		EXPECT_EQ(0, memcmp(dst, data, sizeof(data)));
+		if (i == 1)
+			io_uring_unregister_buffers(&ring);
+	}
+	io_uring_queue_exit(&ring);
+	close(fd);
+	unlink("/tmp/mshare-gup");
 	EXPECT_EQ(0, sys_mshare_unlink(name));
 }
 
