@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -714,6 +715,76 @@ TEST(gup_paths_work_on_an_untouched_window)
 	io_uring_queue_exit(&ring);
 	close(fd);
 	unlink("/tmp/mshare-gup");
+	EXPECT_EQ(0, sys_mshare_unlink(name));
+}
+
+static void pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+#define TLB_ROUNDS 500
+
+/*
+ * B spins on CPU 1 reading a page while A, on CPU 0, unmaps it and maps a
+ * new page with the next value there.  Once A has published that round,
+ * B may see the new value or a hole, never the old page: every flush of
+ * the region's tables must reach B's CPU.
+ */
+TEST_F_TIMEOUT(slow, tlb_flushes_reach_every_sharer_cpu, 600)
+{
+	volatile unsigned long *done = (unsigned long *)BASE;
+	volatile unsigned long *target = (unsigned long *)(BASE + 64 * MiB);
+	unsigned long round;
+	char name[64];
+	int status;
+	pid_t pid;
+
+	REQUIRE_MSHARE();
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs two CPUs");
+	region_name(name, sizeof(name), "tlb");
+	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 0));
+	ASSERT_NE(MAP_FAILED, map_fixed(BASE + 64 * MiB, PAGE, MAP_SHARED, 0));
+	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
+				0600));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct sigaction sa = { .sa_handler = on_fault };
+		unsigned long seen, published;
+
+		pin_to_cpu(1);
+		sigaction(SIGBUS, &sa, NULL);
+		for (;;) {
+			published = __atomic_load_n(done, __ATOMIC_ACQUIRE);
+			if (published == TLB_ROUNDS)
+				_exit(0);
+			if (sigsetjmp(fault_jmp, 1))
+				continue;	/* the hole between the two */
+			seen = *target;
+			/* 0: the new page before A writes it. */
+			if (seen && seen < published)
+				_exit(1);	/* a stale translation */
+		}
+	}
+	pin_to_cpu(0);
+	for (round = 1; round <= TLB_ROUNDS; round++) {
+		ASSERT_EQ(0, munmap((void *)target, PAGE));
+		ASSERT_EQ(target, mmap((void *)target, PAGE,
+				       PROT_READ | PROT_WRITE,
+				       MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
+				       -1, 0));
+		*target = round;
+		__atomic_store_n(done, round, __ATOMIC_RELEASE);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(0, sys_mshare_unlink(name));
 }
 
