@@ -788,4 +788,62 @@ TEST_F_TIMEOUT(slow, tlb_flushes_reach_every_sharer_cpu, 600)
 	EXPECT_EQ(0, sys_mshare_unlink(name));
 }
 
+/*
+ * The same for mprotect(): once A has published that the page is
+ * read-only, a write by B on the other CPU must fault.
+ */
+TEST_F_TIMEOUT(slow, mprotect_reaches_every_sharer_cpu, 600)
+{
+	volatile unsigned long *state = (unsigned long *)BASE;
+	volatile unsigned long *target = (unsigned long *)(BASE + 64 * MiB);
+	unsigned long round;
+	char name[64];
+	int status;
+	pid_t pid;
+
+	REQUIRE_MSHARE();
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs two CPUs");
+	region_name(name, sizeof(name), "tlbro");
+	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 0));
+	ASSERT_NE(MAP_FAILED, map_fixed(BASE + 64 * MiB, PAGE, MAP_SHARED, 0));
+	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
+				0600));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct sigaction sa = { .sa_handler = on_fault };
+		unsigned long before, after;
+
+		pin_to_cpu(1);
+		sigaction(SIGSEGV, &sa, NULL);
+		for (;;) {
+			before = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+			if (before == 2 * TLB_ROUNDS)
+				_exit(0);
+			if (sigsetjmp(fault_jmp, 1))
+				continue;	/* read-only: as it must be */
+			*target = before;
+			after = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+			/* Odd: published read-only, and still so after. */
+			if ((before & 1) && before == after)
+				_exit(1);
+		}
+	}
+	pin_to_cpu(0);
+	for (round = 0; round < TLB_ROUNDS; round++) {
+		ASSERT_EQ(0, mprotect((void *)target, PAGE, PROT_READ));
+		__atomic_store_n(state, 2 * round + 1, __ATOMIC_RELEASE);
+		usleep(100);
+		/* Say "writable" before it is: B must never be misled. */
+		__atomic_store_n(state, 2 * round + 2, __ATOMIC_RELEASE);
+		ASSERT_EQ(0, mprotect((void *)target, PAGE,
+				      PROT_READ | PROT_WRITE));
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(0, sys_mshare_unlink(name));
+}
+
 TEST_HARNESS_MAIN
