@@ -194,4 +194,19 @@ void advise_huge_pages(std::uintptr_t address, std::size_t length,
                          ", MADV_HUGEPAGE) for " + describe(name, backend));
 }
 
+bool stat_name_file(const std::string& path, std::string_view name,
+                    Backend backend, RegionInfo& info, struct stat& st) {
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return false;
+    throw_error(errno, "stat(\"" + path + "\") for " + describe(name, backend));
+  }
+  info = RegionInfo{};
+  info.name = std::string(name);
+  info.backend = backend;
+  info.mode = st.st_mode & 07777;
+  info.uid = st.st_uid;
+  info.gid = st.st_gid;
+  return true;
+}
+
 }  // namespace libmshare::detail

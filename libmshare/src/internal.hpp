@@ -4,6 +4,7 @@
 #ifndef LIBMSHARE_SRC_INTERNAL_HPP
 #define LIBMSHARE_SRC_INTERNAL_HPP
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -115,6 +116,12 @@ struct State {
 [[noreturn]] void throw_error(int error, const std::string& message);
 // "region \"NAME\" (posix)"
 std::string describe(std::string_view name, Backend backend);
+
+// stat(2) of the file that names a region (`path`) into `st`, and the
+// fields of `info` that every backend learns from it: name, backend, mode,
+// owner.  Returns false if there is no such file.
+bool stat_name_file(const std::string& path, std::string_view name,
+                    Backend backend, RegionInfo& info, struct stat& st);
 std::string hex(std::uintptr_t value);
 std::string octal(unsigned value);
 

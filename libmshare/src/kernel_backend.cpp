@@ -350,19 +350,8 @@ void set_owner(State& state, uid_t uid, gid_t gid) {
 }
 
 bool stat(std::string_view name, RegionInfo& info) {
-  const std::string path = info_path(name);
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return false;
-    throw_error(errno,
-                "stat(\"" + path + "\") for " + describe(name, kBackend));
-  }
-  info = RegionInfo{};
-  info.name = std::string(name);
-  info.backend = kBackend;
-  info.mode = st.st_mode & 07777;
-  info.uid = st.st_uid;
-  info.gid = st.st_gid;
+  if (!stat_name_file(info_path(name), name, kBackend, info, st)) return false;
 
   mshare_info window{};
   try {
