@@ -727,6 +727,15 @@ static void pin_to_cpu(int cpu)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
+/* A region with a control page at BASE and a target page 64 MiB in. */
+static int create_control_and_target(const char *name)
+{
+	if (map_fixed(BASE, PAGE, MAP_SHARED, 0) == MAP_FAILED ||
+	    map_fixed(BASE + 64 * MiB, PAGE, MAP_SHARED, 0) == MAP_FAILED)
+		return -1;
+	return sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR, 0600);
+}
+
 #define TLB_ROUNDS 500
 
 /*
@@ -748,10 +757,7 @@ TEST_F_TIMEOUT(slow, tlb_flushes_reach_every_sharer_cpu, 600)
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		SKIP(return, "needs two CPUs");
 	region_name(name, sizeof(name), "tlb");
-	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 0));
-	ASSERT_NE(MAP_FAILED, map_fixed(BASE + 64 * MiB, PAGE, MAP_SHARED, 0));
-	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
-				0600));
+	ASSERT_EQ(0, create_control_and_target(name));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -805,10 +811,7 @@ TEST_F_TIMEOUT(slow, mprotect_reaches_every_sharer_cpu, 600)
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		SKIP(return, "needs two CPUs");
 	region_name(name, sizeof(name), "tlbro");
-	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 0));
-	ASSERT_NE(MAP_FAILED, map_fixed(BASE + 64 * MiB, PAGE, MAP_SHARED, 0));
-	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
-				0600));
+	ASSERT_EQ(0, create_control_and_target(name));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
