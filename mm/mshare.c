@@ -161,6 +161,9 @@ static int link_unit(struct vm_area_struct *vma, unsigned long addr)
 	p4d = p4d_alloc(mm, pgd_offset(mm, addr), addr);
 	if (!p4d)
 		return -ENOMEM;
+	/* Linked already: the common case on the fault path, lock-free. */
+	if (!p4d_none(READ_ONCE(*p4d)))
+		return 0;
 	spin_lock(&mm->page_table_lock);
 	if (p4d_none(*p4d))
 		set_p4d(p4d, window_entry(vma, *host_p4d(region, addr)));
@@ -168,7 +171,7 @@ static int link_unit(struct vm_area_struct *vma, unsigned long addr)
 	return 0;
 }
 
-static void unlink_window(struct vm_area_struct *vma)
+void mshare_unmap_window(struct vm_area_struct *vma)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	unsigned long addr;
@@ -196,17 +199,12 @@ static int link_window(struct vm_area_struct *vma)
 	for (addr = vma->vm_start; addr < vma->vm_end; addr += MSHARE_UNIT) {
 		err = link_unit(vma, addr);
 		if (err) {
-			unlink_window(vma);
+			mshare_unmap_window(vma);
 			return err;
 		}
 	}
 	set_bit(MMF_HAS_MSHARE, &vma->vm_mm->flags);
 	return 0;
-}
-
-void mshare_unmap_window(struct vm_area_struct *vma)
-{
-	unlink_window(vma);
 }
 
 int mshare_copy_window(struct vm_area_struct *dst_vma,
@@ -620,7 +618,7 @@ static int mshare_attach(struct mshare_region *region, unsigned long start,
 		goto unlock;
 	err = insert_vm_struct(mm, window);
 	if (err) {
-		unlink_window(window);
+		mshare_unmap_window(window);
 		goto unlock;
 	}
 	vm_stat_account(mm, window->vm_flags, vma_pages(window));
