@@ -10,6 +10,9 @@ out=$build/guest/bin
 hdr=$build/headers/include
 ksft=$build/linux/tools/testing/selftests
 mkdir -p "$out"
+# One guest build at a time (several make targets may run at once).
+exec 9>"$build/.guest.lock"
+flock 9
 
 CC=${CC:-gcc}
 cflags=(-static -O2 -g -Wall -Werror -isystem "$hdr")
@@ -35,23 +38,14 @@ for src in "$top"/selftests/mshare/*_test.c; do
 	build_c "$out/$name" "$ksft/mshare/$name.c" -pthread -luring
 	echo "$name 900 $name" >>"$list"
 done
-mv "$list" "$build/guest/tests.list"
-
-# libmshare's GoogleTest suites, static, against our kernel headers.  The
-# tests find their helper and the CLI beside themselves.
-if [ -f "$top/libmshare/CMakeLists.txt" ] && [ "${MSHARE_GUEST_GTEST:-1}" = 1 ]; then
-	lib=$build/libmshare-guest
-	if [ ! -f "$lib/CMakeCache.txt" ]; then
-		cmake -S "$top/libmshare" -B "$lib" -DMSHARE_STATIC_TESTS=ON \
-			-DMSHARE_KERNEL_HEADERS="$hdr" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	fi
-	cmake --build "$lib" -j"$(nproc)" >/dev/null
-	for f in "$lib"/bin/*; do
-		cmp -s "$f" "$out/$(basename "$f")" || cp "$f" "$out/"
-	done
-	for t in mshare_region_test mshare_multiprocess_test mshare_cli_test; do
-		[ -x "$out/$t" ] && echo "$t 900 MSHARE_TEST_BIN_DIR=/opt/mshare/bin $t --gtest_color=no" >>"$build/guest/tests.list"
-	done
-fi
-
 build_c "$out/mshare_demo" "$top/examples/demo/mshare_demo.c"
+
+# Further programs and suites come from scripts/guest.d/*.sh, sourced in
+# name order with $top, $build, $out, $hdr, $list and build_c available.
+# Each appends its suites to $list ("name time-limit command").
+for frag in "$top"/scripts/guest.d/*.sh; do
+	[ -f "$frag" ] || continue
+	# shellcheck source=/dev/null
+	. "$frag"
+done
+mv "$list" "$build/guest/tests.list"

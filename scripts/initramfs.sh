@@ -18,6 +18,8 @@ busybox=${BUSYBOX:-/bin/busybox}
 file "$busybox" | grep -q 'statically linked' ||
 	{ echo "initramfs: $busybox is not static (install busybox-static)" >&2; exit 1; }
 
+exec 9>"$build/.initramfs.lock"
+flock 9
 spec=$(mktemp)
 trap 'rm -f "$spec"' EXIT
 {

@@ -174,6 +174,12 @@ do_headers() {
 	kmake -s headers_install INSTALL_HDR_PATH="$build/headers"
 }
 
+# One kernel step at a time: two builds of the same tree would corrupt it
+# (and two at once do not fit on a small machine anyway).
+mkdir -p "$build"
+exec 9>"$build/.kernel.lock"
+flock 9
+
 case ${1:-build} in
 tree) do_tree ;;
 config) do_config ;;
