@@ -16,7 +16,7 @@ GUEST_MEM ?= 2G
 GUEST_SMP ?= 2
 export GUEST_MEM GUEST_SMP
 
-.PHONY: all help deps kernel headers guest initramfs run shell test demo clean distclean
+.PHONY: all help deps kernel headers guest initramfs run shell test demo check-docs clean distclean
 
 all: initramfs
 
@@ -29,6 +29,7 @@ help:
 	@echo "make initramfs   busybox guest with every static test program"
 	@echo "make run CMD=... [ADD='file...']   run CMD in the guest, exit with its status"
 	@echo "make shell       interactive guest shell on the serial console (Ctrl-A x quits)"
+	@echo "make check-docs  man pages and kernel rst render without a warning"
 	@echo "Logs: build/logs/.  Guest size: GUEST_MEM=$(GUEST_MEM) GUEST_SMP=$(GUEST_SMP)."
 
 deps:
@@ -58,6 +59,9 @@ test: initramfs
 
 demo: initramfs
 	@scripts/qemu-run.sh --name demo -- demo
+
+check-docs: deps
+	@scripts/check-docs.sh
 
 clean:
 	rm -rf $(BUILD)/guest $(BUILD)/initramfs.cpio $(BUILD)/logs $(BUILD)/test-results
