@@ -176,6 +176,7 @@ std::unique_ptr<State> try_open(std::string_view name, Access access,
                                 Clock::time_point deadline,
                                 std::chrono::milliseconds timeout);
 void grow(State& state, std::size_t new_size);
+void shrink(State& state, std::size_t new_size);
 bool refresh(State& state);
 void detach(State& state) noexcept;
 void unlink(std::string_view name);
@@ -194,6 +195,7 @@ std::unique_ptr<State> try_create(std::string_view name,
                                   const Options& options);
 std::unique_ptr<State> try_open(std::string_view name, Access access);
 void grow(State& state, std::size_t new_size);
+void shrink(State& state, std::size_t new_size);
 bool refresh(State& state);
 void detach(State& state) noexcept;
 void unlink(std::string_view name);

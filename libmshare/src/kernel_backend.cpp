@@ -12,6 +12,7 @@
 // grow: map more memory right after the existing part (MAP_FIXED inside
 //   the window): every sharer sees it without a call; header.size tells
 //   them how much is usable.
+// shrink: free and unmap the tail: a hole (SIGBUS) in every sharer.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -305,6 +306,39 @@ void grow(State& state, std::size_t new_size) {
   }
   header->generation.fetch_add(1, std::memory_order_release);
   state.size = header->size.load(std::memory_order_acquire);
+}
+
+void shrink(State& state, std::size_t new_size) {
+  refresh(state);
+  const std::string where = describe(state.name, kBackend);
+  if (new_size > state.size)
+    throw_error(EINVAL, "shrink() of " + where + " from " +
+                            std::to_string(state.size) + " to " +
+                            std::to_string(new_size) +
+                            " bytes: use grow() to make a region larger");
+  if (new_size == state.size) return;
+
+  // Publish the smaller size first, so nobody starts using the part that
+  // goes; then free its pages (a partial munmap alone would leave them in
+  // their memfd) and unmap it, which leaves a hole in every sharer.
+  Header* header = state.header();
+  header->size.store(new_size, std::memory_order_release);
+  header->generation.fetch_add(1, std::memory_order_release);
+  state.size = new_size;
+  const std::size_t new_length = region_length(new_size);
+  const std::uint64_t mapped = header->mapped.load(std::memory_order_acquire);
+  if (mapped <= new_length) return;
+  void* tail = reinterpret_cast<void*>(state.base + new_length);
+  const std::size_t tail_length = mapped - new_length;
+  if (madvise(tail, tail_length, MADV_REMOVE) != 0)
+    throw_error(errno, "madvise(" + hex(state.base + new_length) + ", " +
+                           std::to_string(tail_length) +
+                           ", MADV_REMOVE) shrinking " + where);
+  if (munmap(tail, tail_length) != 0)
+    throw_error(errno, "munmap(" + hex(state.base + new_length) + ", " +
+                           std::to_string(tail_length) + ") shrinking " +
+                           where);
+  header->mapped.store(new_length, std::memory_order_release);
 }
 
 bool refresh(State& state) {

@@ -11,6 +11,8 @@
 //   (lock still held) from a dead one (lock free: a stale object).
 // grow: under the flock, ftruncate, map the new part right after the old
 //   one, then publish header.size. Openers map it in refresh().
+// shrink: under the flock, publish the smaller header.size, then truncate
+//   the object; mappings are kept (SIGBUS past the end of the object).
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -287,38 +289,44 @@ void grow(State& state, std::size_t new_size) {
   refresh(state);
   if (new_size <= state.size) return;
 
+  const std::string where = describe(state.name, kBackend);
   const std::size_t new_length = region_length(new_size);
-  if (new_length > state.mapped) {
-    const int fd = state.fd.get();
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-      throw_error(errno, "fstat for " + describe(state.name, kBackend));
-    const off_t old_object_size = st.st_size;
-    const bool extend = static_cast<std::size_t>(old_object_size) < new_length;
-    if (extend && ftruncate(fd, static_cast<off_t>(new_length)) != 0)
-      throw_error(errno, "ftruncate(" + std::to_string(new_length) +
-                             ") growing " + describe(state.name, kBackend));
-    try {
+  const int fd = state.fd.get();
+  struct stat st;
+  if (fstat(fd, &st) != 0) throw_error(errno, "fstat for " + where);
+  // After a shrink the object ends before this process's mapping does.
+  const std::size_t old_object_size = static_cast<std::size_t>(st.st_size);
+  const bool extend = old_object_size < new_length;
+  if (extend && ftruncate(fd, static_cast<off_t>(new_length)) != 0)
+    throw_error(errno, "ftruncate(" + std::to_string(new_length) +
+                           ") growing " + where);
+  try {
+    const bool populate = extend && (state.flags & kFlagPopulate);
+    if (populate)
+      allocate_backing(fd, static_cast<off_t>(old_object_size),
+                       new_length - old_object_size, state.name, kBackend);
+    if (new_length > state.mapped) {
       const std::uintptr_t start = state.base + state.mapped;
       const std::size_t length = new_length - state.mapped;
-      const off_t offset = static_cast<off_t>(state.mapped);
-      if (state.flags & kFlagPopulate)
-        allocate_backing(fd, offset, length, state.name, kBackend);
       int error = map_exact(start, length, PROT_READ | PROT_WRITE, MAP_SHARED,
-                            fd, offset);
+                            fd, static_cast<off_t>(state.mapped));
       if (error != 0)
         throw_map_error(error, start, length, state.name, "growing");
       MappingGuard unmap_on_error(start, length);
       if (state.flags & kFlagHugePages)
         advise_huge_pages(start, length, state.name, kBackend);
-      if (state.flags & kFlagPopulate)
-        prefault(start, length, state.name, kBackend);
+      if (populate)
+        prefault(state.base + old_object_size, new_length - old_object_size,
+                 state.name, kBackend);
       unmap_on_error.release();
-    } catch (...) {
-      if (extend) (void)ftruncate(fd, old_object_size);
-      throw;
+      state.mapped = new_length;
+    } else if (populate) {
+      prefault(state.base + old_object_size, new_length - old_object_size,
+               state.name, kBackend);
     }
-    state.mapped = new_length;
+  } catch (...) {
+    if (extend) (void)ftruncate(fd, static_cast<off_t>(old_object_size));
+    throw;
   }
   Header* header = state.header();
   header->mapped.store(new_length, std::memory_order_relaxed);
@@ -327,10 +335,41 @@ void grow(State& state, std::size_t new_size) {
   state.size = new_size;
 }
 
+void shrink(State& state, std::size_t new_size) {
+  FileLock lock(state.fd.get(), state.name);
+  refresh(state);
+  const std::string where = describe(state.name, kBackend);
+  if (new_size > state.size)
+    throw_error(EINVAL, "shrink() of " + where + " from " +
+                            std::to_string(state.size) + " to " +
+                            std::to_string(new_size) +
+                            " bytes: use grow() to make a region larger");
+  if (new_size == state.size) return;
+
+  // Publish the smaller size first, then truncate the object: that frees
+  // the pages, and every process still mapping the tail (this one
+  // included: the mapping stays, ready for growth) gets SIGBUS there.
+  Header* header = state.header();
+  header->size.store(new_size, std::memory_order_release);
+  header->generation.fetch_add(1, std::memory_order_release);
+  state.size = new_size;
+  const std::size_t new_length = region_length(new_size);
+  if (ftruncate(state.fd.get(), static_cast<off_t>(new_length)) != 0)
+    throw_error(errno, "ftruncate(" + std::to_string(new_length) +
+                           ") shrinking " + where);
+  header->mapped.store(new_length, std::memory_order_relaxed);
+}
+
 bool refresh(State& state) {
   const std::uint64_t published =
       state.header()->size.load(std::memory_order_acquire);
-  if (published <= state.size) return false;
+  if (published == state.size) return false;
+  if (published < state.size) {
+    // Shrunk by another process: the mapping past the end stays (SIGBUS
+    // until the region grows again).
+    state.size = published;
+    return true;
+  }
   const std::size_t new_length = region_length(published);
   if (new_length > state.mapped) {
     const std::uintptr_t start = state.base + state.mapped;

@@ -250,11 +250,24 @@ void Region::grow(std::size_t new_size) {
     throw_error(EINVAL, "grow() of " + where + " from " +
                             std::to_string(state_->size) + " to " +
                             std::to_string(new_size) +
-                            " bytes: regions do not shrink");
+                            " bytes: use shrink() to make a region smaller");
   if (state_->backend == Backend::Kernel)
     detail::kernel::grow(*state_, new_size);
   else
     detail::posix::grow(*state_, new_size);
+}
+
+void Region::shrink(std::size_t new_size) {
+  if (!state_) throw_error(EBADF, "shrink() on an empty Region");
+  const std::string where = detail::describe(state_->name, state_->backend);
+  if (state_->access != Access::ReadWrite)
+    throw_error(EPERM, "shrink() of " + where + " opened read-only");
+  if (new_size == 0)
+    throw_error(EINVAL, "shrink() of " + where + " to 0 bytes");
+  if (state_->backend == Backend::Kernel)
+    detail::kernel::shrink(*state_, new_size);
+  else
+    detail::posix::shrink(*state_, new_size);
 }
 
 bool Region::refresh() {

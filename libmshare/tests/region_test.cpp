@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 //
 // Region in one process: creation, opening, naming, addresses, access,
-// growth, temporary regions, options and errors, on both backends.
+// growth and shrinking, temporary regions, options and errors, on both
+// backends.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -326,6 +328,83 @@ TEST_P(RegionTest, GrowKeepsAddressAndContentsAndAddsZeroedMemory) {
   Region reopened = Region::open(region_name, Access::ReadOnly, backend());
   EXPECT_EQ(reopened.size(), grown);
   EXPECT_EQ(reopened.as<unsigned char>()[grown - 1], 0x22);
+}
+
+TEST_P(RegionTest, ShrinkKeepsTheStartAndThePartPastTheEndRaisesSIGBUS) {
+  const std::string region_name = name();
+  Region region = Region::create(region_name, options(kPage));
+  const std::uintptr_t address = region.address();
+  const std::size_t grown = 64 * kPage;
+  region.grow(grown);
+  std::memset(region.data(), 0x33, grown);
+  auto* bytes = region.as<unsigned char>();
+  volatile unsigned char* gone = bytes + 32 * kPage;
+
+  // A process that mapped the region before the shrink.
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  std::fflush(nullptr);
+  const pid_t other = fork();
+  ASSERT_GE(other, 0);
+  if (other == 0) {
+    close(go[1]);
+    char byte;
+    if (read(go[0], &byte, 1) != 1) _exit(1);
+    if (!region.refresh() || region.size() != 2 * kPage) _exit(2);
+    signal(SIGBUS, SIG_DFL);
+    _exit(*gone);
+  }
+  close(go[0]);
+
+  region.shrink(2 * kPage);
+  EXPECT_EQ(region.address(), address);
+  EXPECT_EQ(region.size(), 2 * kPage);
+  EXPECT_FALSE(region.refresh());
+  EXPECT_TRUE(std::all_of(bytes, bytes + 2 * kPage,
+                          [](unsigned char b) { return b == 0x33; }));
+  if (backend() == Backend::Posix) {
+    struct stat st;
+    ASSERT_EQ(::stat(("/dev/shm/mshare." + region_name).c_str(), &st), 0);
+    EXPECT_EQ(static_cast<std::size_t>(st.st_size), kHeaderSize + 2 * kPage);
+  }
+
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  close(go[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(other, &status, 0), other);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS)
+      << "status " << status;
+  Exit exit = run_in_child([&] {
+    signal(SIGBUS, SIG_DFL);
+    return *gone;
+  });
+  EXPECT_EQ(exit.signal, SIGBUS) << exit.describe();
+
+  // Growing again brings zeroed memory back at the same address.
+  region.grow(grown);
+  EXPECT_EQ(region.address(), address);
+  EXPECT_EQ(*gone, 0);
+  EXPECT_EQ(bytes[2 * kPage - 1], 0x33);
+  region.detach();
+  Region reopened = Region::open(region_name, Access::ReadOnly, backend());
+  EXPECT_EQ(reopened.size(), grown);
+}
+
+TEST_P(RegionTest, ShrinkRejectsZeroALargerSizeAndReadOnlyHandles) {
+  const std::string region_name = name();
+  Region region = Region::create(region_name, options(4 * kPage));
+  std::string message;
+  EXPECT_SYSTEM_ERROR(region.shrink(0), EINVAL, message);
+  EXPECT_SYSTEM_ERROR(region.shrink(5 * kPage), EINVAL, message);
+  EXPECT_NE(message.find("grow()"), std::string::npos) << message;
+  EXPECT_SYSTEM_ERROR(region.grow(kPage), EINVAL, message);
+  EXPECT_NE(message.find("shrink()"), std::string::npos) << message;
+  region.shrink(4 * kPage);  // same size: nothing to do
+  EXPECT_EQ(region.size(), 4 * kPage);
+  region.detach();
+  Region reader = Region::open(region_name, Access::ReadOnly, backend());
+  EXPECT_SYSTEM_ERROR(reader.shrink(kPage), EPERM, message);
+  EXPECT_EQ(reader.size(), 4 * kPage);
 }
 
 TEST_P(RegionTest, OpenOrCreateCreatesOnceThenOpens) {

@@ -145,12 +145,19 @@ class Region {
   bool temporary() const noexcept;
 
   // Grows the region in place to new_size usable bytes (same address).
-  // Needs Access::ReadWrite. Shrinking is not supported (EINVAL).
+  // Needs Access::ReadWrite. A smaller size is EINVAL: use shrink().
   void grow(std::size_t new_size);
 
-  // Picks up growth made by another process. Kernel: the memory is already
-  // visible and only size() changes; Posix: maps the new part. Returns
-  // true if size() changed.
+  // Shrinks the region in place to new_size usable bytes (0 < new_size <=
+  // size()) and gives the memory past them back to the system. Needs
+  // Access::ReadWrite. Pointers past the new end become invalid in every
+  // process: touching that part raises SIGBUS until the region grows again
+  // (and then reads zeroes).
+  void shrink(std::size_t new_size);
+
+  // Picks up growth or shrinking made by another process. Kernel: the
+  // memory is already visible and only size() changes; Posix: maps the new
+  // part of a grown region. Returns true if size() changed.
   bool refresh();
 
   void set_mode(mode_t mode);
