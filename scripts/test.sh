@@ -19,6 +19,15 @@ if [ -x "$top/libmshare/run-host-tests.sh" ]; then
 	} | tee "$out/host.log"
 fi
 
+if [ -x "$top/examples/run-host-tests.sh" ]; then
+	echo "test: host suites (examples, fallback backend)"
+	{
+		echo "### SUITE examples-host"
+		"$top/examples/run-host-tests.sh" 2>&1
+		echo "### END examples-host rc=$?"
+	} | tee "$out/host-examples.log"
+fi
+
 echo "test: guest suites (QEMU, ${GUEST_SMP:-2} CPUs)"
 "$top/scripts/qemu-run.sh" --name test --timeout "${TEST_TIMEOUT:-2400}" -- run-tests \
 	| tee "$out/guest.log"
