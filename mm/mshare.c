@@ -15,15 +15,18 @@
  */
 #define pr_fmt(fmt) "mshare: " fmt
 
+#include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/hugetlb.h>
 #include <linux/mm.h>
 #include <linux/huge_mm.h>
+#include <linux/ksm.h>
 #include <linux/mman.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mshare.h>
 #include <linux/pagewalk.h>
 #include <linux/sched/mm.h>
+#include <linux/security.h>
 #include <linux/slab.h>
 #include <linux/swap.h>
 #include <linux/swapops.h>
@@ -52,6 +55,9 @@ struct mshare_region {
 
 /* Sharer's mmap_lock before host's: give hosts their own lockdep class. */
 static struct lock_class_key mshare_host_lock_key;
+
+/* Regions alive, named or not: /sys/kernel/debug/mshare/regions. */
+static atomic_t mshare_nr_regions = ATOMIC_INIT(0);
 
 static inline unsigned long region_end(const struct mshare_region *region)
 {
@@ -104,6 +110,7 @@ static struct mshare_region *region_alloc(const char *name,
 	region->size = size;
 	refcount_set(&region->refs, 1);
 	sprintf(region->label, "[mshare:%s]", name);
+	atomic_inc(&mshare_nr_regions);
 	return region;
 }
 
@@ -125,6 +132,7 @@ static void region_free(struct mshare_region *region)
 	mmap_write_unlock(host);
 	mmput(host);
 	kfree(region);
+	atomic_dec(&mshare_nr_regions);
 }
 
 void mshare_region_put(struct mshare_region *region)
@@ -424,6 +432,33 @@ static int check_movable(struct mm_struct *mm, unsigned long start,
 	return 0;
 }
 
+/*
+ * KSM merges pages of the mms it scans, and the host is not one of them:
+ * break the creator's merged pages up and drop its advice before the VMAs
+ * move, so that no KSM page is ever mapped in a region.
+ */
+static int unmerge_ksm(struct mm_struct *mm, unsigned long start,
+		       unsigned long end)
+{
+	VMA_ITERATOR(vmi, mm, start);
+	struct vm_area_struct *vma;
+
+	for_each_vma_range(vmi, vma, end) {
+		unsigned long flags = vma->vm_flags;
+		int err;
+
+		if (!(flags & VM_MERGEABLE))
+			continue;
+		err = ksm_madvise(vma, vma->vm_start, vma->vm_end,
+				  MADV_UNMERGEABLE, &flags);
+		if (err)
+			return err;
+		vma_start_write(vma);
+		vm_flags_reset(vma, flags);
+	}
+	return 0;
+}
+
 /* Give the host a PUD table for every unit the creator has none for. */
 static int prepare_host_tables(struct mm_struct *mm, struct mm_struct *host,
 			       unsigned long start, unsigned long end)
@@ -472,9 +507,9 @@ static void commit_create(struct mm_struct *mm, struct mshare_region *region,
 			  struct vm_area_struct *window, struct vma_iterator *wvmi,
 			  struct mshare_move *mv)
 {
+	MA_STATE(mas, &region->mm->mm_mt, region->start, region->start);
 	struct mm_struct *host = region->mm;
 	unsigned long start = region->start, end = region_end(region);
-	MA_STATE(mas, &host->mm_mt, start, start);
 	struct vm_area_struct *vma;
 	unsigned long addr;
 	long bytes;
@@ -530,8 +565,8 @@ static void commit_create(struct mm_struct *mm, struct mshare_region *region,
 static int mshare_create(const char *name, unsigned long start,
 			 unsigned long size, bool writable, umode_t mode)
 {
+	VMA_ITERATOR(wvmi, current->mm, start);
 	struct mm_struct *mm = current->mm;
-	VMA_ITERATOR(wvmi, mm, start);
 	struct mshare_move mv = {};
 	struct mshare_region *region;
 	struct vm_area_struct *window;
@@ -559,10 +594,14 @@ static int mshare_create(const char *name, unsigned long start,
 		err = -EINTR;
 		goto remove;
 	}
-	mmap_write_lock(host);
 	err = check_movable(mm, start, start + size);
-	if (err)
-		goto unlock;
+	if (!err)
+		err = unmerge_ksm(mm, start, start + size);
+	if (err) {
+		mmap_write_unlock(mm);
+		goto remove;
+	}
+	mmap_write_lock(host);
 	err = prepare_host_tables(mm, host, start, start + size);
 	if (err)
 		goto unlock;
@@ -852,6 +891,26 @@ bool mshare_madvise(struct mm_struct *mm, unsigned long start, size_t len,
 	return true;
 }
 
+/*
+ * mlock() and munlock() in a window lock the region's mappings, for every
+ * sharer; the region's locked_vm counts them, against the caller's
+ * RLIMIT_MEMLOCK.
+ */
+bool mshare_mlock(unsigned long start, size_t len, vm_flags_t flags, int *ret)
+{
+	struct mshare_region *region;
+	int found;
+
+	found = window_target(current->mm, start, len, true, false, &region);
+	if (found <= 0) {
+		*ret = found;
+		return found < 0;
+	}
+	*ret = mlock_range_mm(region->mm, start, len, flags);
+	mshare_region_put(region);
+	return true;
+}
+
 /* The syscalls */
 
 static int mshare_get_name(const char __user *uname, char *name)
@@ -876,7 +935,8 @@ static int mshare_check_range(unsigned long addr, unsigned long len)
 		return -EINVAL;
 	if (addr + len < addr || addr + len > TASK_SIZE)
 		return -EINVAL;
-	return 0;
+	/* As mmap(): below mmap_min_addr only with CAP_SYS_RAWIO. */
+	return security_mmap_addr(addr);
 }
 
 SYSCALL_DEFINE5(mshare, const char __user *, uname, unsigned long, addr,
@@ -933,3 +993,13 @@ SYSCALL_DEFINE1(mshare_unlink, const char __user *, uname)
 		return err;
 	return msharefs_unlink(name);
 }
+
+static int __init mshare_debugfs_init(void)
+{
+	struct dentry *dir = debugfs_create_dir("mshare", NULL);
+
+	/* Tests compare it with its value before they ran: leaks show. */
+	debugfs_create_atomic_t("regions", 0444, dir, &mshare_nr_regions);
+	return 0;
+}
+late_initcall(mshare_debugfs_init);

@@ -59,6 +59,19 @@ static const struct file_operations msharefs_region_fops = {
 	.llseek	= default_llseek,
 };
 
+/* A region file's size is that of struct mshare_info: no truncate. */
+static int msharefs_region_setattr(struct mnt_idmap *idmap,
+				   struct dentry *dentry, struct iattr *attr)
+{
+	if (attr->ia_valid & ATTR_SIZE)
+		return -EPERM;
+	return simple_setattr(idmap, dentry, attr);
+}
+
+static const struct inode_operations msharefs_region_inode_ops = {
+	.setattr	= msharefs_region_setattr,
+};
+
 /* Creating, finding and removing names: under msharefs_lock(). */
 
 void msharefs_lock(void)
@@ -108,6 +121,7 @@ int msharefs_add_locked(const char *name, umode_t mode,
 {
 	struct dentry *dentry;
 	struct inode *inode;
+	int err;
 
 	dentry = msharefs_lookup_locked(name);
 	if (IS_ERR(dentry))
@@ -115,6 +129,13 @@ int msharefs_add_locked(const char *name, umode_t mode,
 	if (d_really_is_positive(dentry)) {
 		dput(dentry);
 		return -EEXIST;
+	}
+	/* As creat(2) in the directory: write and search permission. */
+	err = inode_permission(&nop_mnt_idmap, msharefs_root_inode(),
+			       MAY_WRITE | MAY_EXEC);
+	if (err) {
+		dput(dentry);
+		return err;
 	}
 	inode = new_inode(msharefs_mnt->mnt_sb);
 	if (!inode) {
@@ -127,6 +148,7 @@ int msharefs_add_locked(const char *name, umode_t mode,
 	inode->i_gid = current_fsgid();
 	inode->i_size = sizeof(struct mshare_info);
 	simple_inode_init_ts(inode);
+	inode->i_op = &msharefs_region_inode_ops;
 	inode->i_fop = &msharefs_region_fops;
 	inode->i_private = region;
 	/* The lookup's reference pins the name until it is unlinked. */
@@ -195,9 +217,17 @@ static const struct super_operations msharefs_super_ops = {
 	.evict_inode	= msharefs_evict_inode,
 };
 
+/* unlink(2) in the root: regions only, mshare_info stays. */
+static int msharefs_dir_unlink(struct inode *dir, struct dentry *dentry)
+{
+	if (!d_inode(dentry)->i_private)
+		return -EPERM;
+	return simple_unlink(dir, dentry);
+}
+
 static const struct inode_operations msharefs_dir_inode_ops = {
 	.lookup		= simple_lookup,
-	.unlink		= simple_unlink,
+	.unlink		= msharefs_dir_unlink,
 };
 
 static int msharefs_fill_super(struct super_block *sb, struct fs_context *fc)

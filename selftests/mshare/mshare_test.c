@@ -22,9 +22,11 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <liburing.h>
 #include <linux/mshare.h>
+#include <linux/userfaultfd.h>
 
 #include "../kselftest_harness.h"
 
@@ -112,10 +114,10 @@ static unsigned long read_every_page(const volatile char *p, size_t size)
 	return sum;
 }
 
-/* PageTables from /proc/meminfo, in KiB, with per-CPU deltas folded. */
-static long page_tables_kib(void)
+/* A /proc/meminfo field, in KiB, with per-CPU deltas folded. */
+static long meminfo_kib(const char *field)
 {
-	char line[128];
+	char line[128], fmt[64];
 	long kib = -1;
 	FILE *f;
 	int fd;
@@ -130,11 +132,54 @@ static long page_tables_kib(void)
 	f = fopen("/proc/meminfo", "r");
 	if (!f)
 		return -1;
+	snprintf(fmt, sizeof(fmt), "%s: %%ld kB", field);
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "PageTables: %ld kB", &kib) == 1)
+		if (sscanf(line, fmt, &kib) == 1)
 			break;
 	fclose(f);
 	return kib;
+}
+
+static long page_tables_kib(void)
+{
+	return meminfo_kib("PageTables");
+}
+
+/* A counter from /proc/vmstat, or -1. */
+static long vmstat(const char *field)
+{
+	char line[128], fmt[64];
+	long val = -1;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	snprintf(fmt, sizeof(fmt), "%s %%ld", field);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, fmt, &val) == 1)
+			break;
+	fclose(f);
+	return val;
+}
+
+/*
+ * Free memory in KiB: MemFree plus the pages that per-CPU free lists hold
+ * ("count:" in /proc/zoneinfo), which MemFree leaves out.  Freed pages go
+ * to those lists first, several MiB of them.
+ */
+static long free_kib(void)
+{
+	long kib = meminfo_kib("MemFree"), pages = 0, count;
+	char line[128];
+	FILE *f = fopen("/proc/zoneinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " count: %ld", &count) == 1)
+			pages += count;
+	fclose(f);
+	return kib + pages * (PAGE / 1024);
 }
 
 /* Read faults on shmem map 16 pages at a time: count each page instead. */
@@ -227,7 +272,12 @@ TEST(rfc_donor_consumer_flow)
 	EXPECT_STREQ(text, addr);
 }
 
-TEST(attacher_reads_populated_region_without_faults)
+/* Tests that take minutes under emulation. */
+FIXTURE(slow) {};
+FIXTURE_SETUP(slow) {}
+FIXTURE_TEARDOWN(slow) {}
+
+TEST_F_TIMEOUT(slow, attacher_reads_populated_region_without_faults, 600)
 {
 	const size_t size = 256 * MiB;
 	char name[64], shm[64];
@@ -357,10 +407,6 @@ static long page_tables_of(int (*fn)(const char *), const char *arg)
 	}
 	return busy - idle;
 }
-
-FIXTURE(slow) {};
-FIXTURE_SETUP(slow) {}
-FIXTURE_TEARDOWN(slow) {}
 
 /* 128 processes under TCG: more than the default 30 s. */
 TEST_F_TIMEOUT(slow, page_tables_stay_flat_as_sharers_grow, 600)
@@ -495,6 +541,9 @@ static int read_only_sharer(const char *name)
 		return 4;
 	if (munmap((void *)BASE, PAGE) != -1 || errno != EACCES)
 		return 5;
+	if (munmap((void *)(BASE + UNIT / 2), UNIT / 2) != -1 ||
+	    errno != EACCES)
+		return 5;
 	if (mprotect((void *)BASE, PAGE, PROT_READ | PROT_WRITE) != -1 ||
 	    errno != EACCES)
 		return 6;
@@ -547,14 +596,15 @@ TEST(fork_inherits_and_child_exit_leaves_others_intact)
 TEST(unlink_keeps_sharers_working_and_frees_with_the_last)
 {
 	volatile char *p = (char *)BASE;
+	long before, after, free_before, free_held, free_after;
 	char name[64], path[128];
-	long before, after;
 
 	REQUIRE_MSHARE();
 	region_name(name, sizeof(name), "unlink");
 	snprintf(path, sizeof(path), MSHARE_MOUNT_POINT "/%s", name);
 	before = page_tables_kib();
-	ASSERT_NE(MAP_FAILED, map_fixed(BASE, 32 * MiB, MAP_SHARED, 'u'));
+	free_before = free_kib();
+	ASSERT_NE(MAP_FAILED, map_fixed(BASE, 64 * MiB, MAP_SHARED, 'u'));
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
 				0600));
 	ASSERT_EQ(0, sys_mshare_unlink(name));
@@ -564,16 +614,27 @@ TEST(unlink_keeps_sharers_working_and_frees_with_the_last)
 	EXPECT_EQ('u', p[0]);
 	p[0] = 'v';
 	EXPECT_EQ('v', p[0]);
+	free_held = free_kib();
 	ASSERT_EQ(0, munmap((void *)BASE, UNIT));
 	after = page_tables_kib();
+	free_after = free_kib();
 	TH_LOG("PageTables: %ld kB before, %ld kB after", before, after);
-	/* 32 MiB of PTEs is 64 KiB: nothing of it may stay behind. */
+	TH_LOG("Free (MemFree + per-CPU lists): %ld kB before, %ld kB while shared, %ld kB after",
+	       free_before, free_held, free_after);
+	/* 64 MiB of PTEs is 128 KiB: nothing of it may stay behind. */
 	EXPECT_GT(before + 16, after);
+	/*
+	 * The 64 MiB come back, within 1 MiB of noise (slab and the
+	 * kernel's own allocations while the test runs).
+	 */
+	EXPECT_GT(free_before - free_held, 63 * 1024);
+	EXPECT_GT(free_after + 1024, free_before);
 }
 
 TEST(bad_arguments_get_their_errno)
 {
 	char name[64], longname[NAME_MAX + 2];
+	void *outside;
 
 	REQUIRE_MSHARE();
 	region_name(name, sizeof(name), "err");
@@ -609,8 +670,24 @@ TEST(bad_arguments_get_their_errno)
 	EXPECT_ERRNO(EINVAL, sys_mshare(name, BASE, 2 * UNIT, O_RDWR, 0));
 	/* Partial munmap of a window reaching out of it. */
 	EXPECT_ERRNO(EINVAL, munmap((void *)(BASE - PAGE), 2 * PAGE));
+	/* mremap within, out of and into the window. */
 	EXPECT_EQ(MAP_FAILED, mremap((void *)BASE, PAGE, 2 * PAGE, MREMAP_MAYMOVE));
 	EXPECT_EQ(EINVAL, errno);
+	outside = map_fixed(BASE - 2 * UNIT, PAGE, MAP_PRIVATE, 'o');
+	ASSERT_NE(MAP_FAILED, outside);
+	EXPECT_EQ(MAP_FAILED, mremap((void *)BASE, PAGE, PAGE,
+				     MREMAP_MAYMOVE | MREMAP_FIXED,
+				     (char *)outside + UNIT));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(MAP_FAILED, mremap(outside, PAGE, PAGE,
+				     MREMAP_MAYMOVE | MREMAP_FIXED,
+				     (void *)(BASE + MiB)));
+	EXPECT_EQ(EINVAL, errno);
+	/* Nothing moved: the window and the outside page are intact. */
+	EXPECT_EQ('o', *(char *)outside);
+	EXPECT_EQ(SIGBUS, touch_signal((char *)(BASE + MiB), false));
+	EXPECT_EQ(0, touch_signal((char *)BASE, false));
+	EXPECT_EQ(0, munmap(outside, PAGE));
 	EXPECT_EQ(0, sys_mshare_unlink(name));
 }
 
@@ -712,6 +789,37 @@ TEST(gup_paths_work_on_an_untouched_window)
 		if (i == 1)
 			io_uring_unregister_buffers(&ring);
 	}
+	/*
+	 * Write pages this process never touched back out to the file, with
+	 * a plain and with a registered buffer, and read the file back.
+	 */
+	for (i = 0; i < 2; i++) {
+		char *src = (char *)(BASE + (16 + 2 * i) * PAGE);
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+		struct io_uring_cqe *cqe;
+
+		memset(data, 'z', sizeof(data));
+		ASSERT_EQ(sizeof(data), pwrite(fd, data, sizeof(data), 0));
+		if (i == 0) {
+			io_uring_prep_write(sqe, fd, src, sizeof(data), 0);
+		} else {
+			iov.iov_base = src;
+			iov.iov_len = sizeof(data);
+			ASSERT_EQ(0, io_uring_register_buffers(&ring, &iov, 1));
+			io_uring_prep_write_fixed(sqe, fd, src, sizeof(data),
+						  0, 0);
+		}
+		ASSERT_EQ(1, io_uring_submit(&ring));
+		ASSERT_EQ(0, io_uring_wait_cqe(&ring, &cqe));
+		EXPECT_EQ((int)sizeof(data), cqe->res);
+		io_uring_cqe_seen(&ring, cqe);
+		if (i == 1)
+			io_uring_unregister_buffers(&ring);
+		memset(data, 0, sizeof(data));
+		ASSERT_EQ(sizeof(data), pread(fd, data, sizeof(data), 0));
+		EXPECT_EQ('g', data[0]);
+		EXPECT_EQ('g', data[sizeof(data) - 1]);
+	}
 	io_uring_queue_exit(&ring);
 	close(fd);
 	unlink("/tmp/mshare-gup");
@@ -740,23 +848,32 @@ static int create_control_and_target(const char *name)
 
 /*
  * B spins on CPU 1 reading a page while A, on CPU 0, unmaps it and maps a
- * new page with the next value there.  Once A has published that round,
- * B may see the new value or a hole, never the old page: every flush of
- * the region's tables must reach B's CPU.
+ * different page holding the next value there.  Once A has published that
+ * round, B may see the new value or a hole, never the old page: every
+ * flush of the region's tables must reach B's CPU.  The two pages come
+ * from a memfd and stay allocated, so a stale translation reads a value
+ * that is really old, not a freed page that was just reused.
  */
 TEST_F_TIMEOUT(slow, tlb_flushes_reach_every_sharer_cpu, 600)
 {
 	volatile unsigned long *done = (unsigned long *)BASE;
 	volatile unsigned long *target = (unsigned long *)(BASE + 64 * MiB);
+	volatile unsigned long *pages;
 	unsigned long round;
 	char name[64];
-	int status;
+	int status, fd;
 	pid_t pid;
 
 	REQUIRE_MSHARE();
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		SKIP(return, "needs two CPUs");
 	region_name(name, sizeof(name), "tlb");
+	fd = memfd_create("tlb-pages", 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 2 * PAGE));
+	/* Our own view of the two pages, outside the region. */
+	pages = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, pages);
 	ASSERT_EQ(0, create_control_and_target(name));
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -773,25 +890,28 @@ TEST_F_TIMEOUT(slow, tlb_flushes_reach_every_sharer_cpu, 600)
 			if (sigsetjmp(fault_jmp, 1))
 				continue;	/* the hole between the two */
 			seen = *target;
-			/* 0: the new page before A writes it. */
-			if (seen && seen < published)
+			if (seen < published)
 				_exit(1);	/* a stale translation */
 		}
 	}
 	pin_to_cpu(0);
 	for (round = 1; round <= TLB_ROUNDS; round++) {
+		unsigned long page = round % 2;
+
+		pages[page * PAGE / sizeof(*pages)] = round;
 		ASSERT_EQ(0, munmap((void *)target, PAGE));
 		ASSERT_EQ(target, mmap((void *)target, PAGE,
 				       PROT_READ | PROT_WRITE,
-				       MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
-				       -1, 0));
-		*target = round;
+				       MAP_SHARED | MAP_FIXED, fd,
+				       page * PAGE));
 		__atomic_store_n(done, round, __ATOMIC_RELEASE);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(0, sys_mshare_unlink(name));
+	munmap((void *)pages, 2 * PAGE);
+	close(fd);
 }
 
 /*
@@ -847,6 +967,392 @@ TEST_F_TIMEOUT(slow, mprotect_reaches_every_sharer_cpu, 600)
 	EXPECT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(0, sys_mshare_unlink(name));
+}
+
+/* Write @val to a sysfs or procfs file; returns 0 on success. */
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), ret = -1;
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, val, strlen(val)) == (ssize_t)strlen(val))
+		ret = 0;
+	close(fd);
+	return ret;
+}
+
+/* Read @path into @buf as a string. */
+static int read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+#define THP_ENABLED "/sys/kernel/mm/transparent_hugepage/enabled"
+#define HPAGE (2 * MiB)
+
+static int read_thp_without_faults(const char *name)
+{
+	volatile char *p = (char *)(BASE + 1024 * MiB);
+	long faults;
+	size_t off;
+
+	/* Forked with the parent's window: leave it and attach anew. */
+	if (munmap((void *)BASE, UNIT) || sys_mshare(name, BASE, UNIT, O_RDONLY, 0))
+		return 1;
+	faults = minor_faults();
+	for (off = 0; off < 4 * HPAGE; off += PAGE)
+		if (p[off] != (char)('h' + off / HPAGE))
+			return 2;
+	return minor_faults() - faults < 16 ? 0 : 3;
+}
+
+/*
+ * Huge pages faulted in through a window are the region's: PMD mappings
+ * in the shared tables that every sharer reads without a fault.  Splitting
+ * one with a partial munmap keeps the rest intact.
+ */
+TEST(transparent_huge_pages_are_shared)
+{
+	char *p = (char *)(BASE + 1024 * MiB), name[64], old[128], *mode;
+	long before, after;
+	int i;
+
+	REQUIRE_MSHARE();
+	if (read_file(THP_ENABLED, old, sizeof(old)))
+		SKIP(return, "kernel without transparent huge pages");
+	mode = strchr(old, '[');
+	ASSERT_NE(NULL, mode);
+	*strchr(mode, ']') = '\0';
+	ASSERT_EQ(0, write_file(THP_ENABLED, "madvise"));
+	region_name(name, sizeof(name), "thp");
+	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 0));
+	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
+				0600));
+	before = meminfo_kib("AnonHugePages");
+	/* Made through the window after creation: it lands in the region. */
+	ASSERT_EQ(p, mmap(p, 4 * HPAGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	ASSERT_EQ(0, madvise(p, 4 * HPAGE, MADV_HUGEPAGE));
+	for (i = 0; i < 4; i++)
+		memset(p + i * HPAGE, 'h' + i, HPAGE);
+	after = meminfo_kib("AnonHugePages");
+	TH_LOG("AnonHugePages: %ld kB before, %ld kB after", before, after);
+	EXPECT_LE(before + 4 * HPAGE / 1024, after);
+	EXPECT_EQ(0, in_child(read_thp_without_faults, name));
+
+	/* Split the second huge page: the rest stays, the hole is a hole. */
+	ASSERT_EQ(0, munmap(p + HPAGE + 64 * PAGE, PAGE));
+	EXPECT_EQ(SIGBUS, touch_signal(p + HPAGE + 64 * PAGE, false));
+	EXPECT_EQ('i', p[HPAGE]);
+	EXPECT_EQ('i', p[HPAGE + 65 * PAGE]);
+	EXPECT_EQ('k', p[3 * HPAGE + 5]);
+	/* MADV_DONTNEED drops private anonymous memory for every sharer. */
+	ASSERT_EQ(0, madvise(p + 2 * HPAGE, HPAGE, MADV_DONTNEED));
+	EXPECT_EQ(0, p[2 * HPAGE]);
+	EXPECT_EQ(0, sys_mshare_unlink(name));
+	ASSERT_EQ(0, munmap((void *)BASE, UNIT));
+	write_file(THP_ENABLED, mode + 1);
+}
+
+#define KSM "/sys/kernel/mm/ksm/"
+
+static long ksm_pages_sharing(void)
+{
+	char buf[32];
+
+	if (read_file(KSM "pages_sharing", buf, sizeof(buf)))
+		return -1;
+	return atol(buf);
+}
+
+/*
+ * KSM does not scan regions: merged pages of the creator are broken up
+ * when they move into one, and MADV_MERGEABLE in a window is refused.
+ */
+TEST(ksm_never_merges_region_pages)
+{
+	char *p = (char *)BASE, name[64];
+	int waited;
+	long cow;
+
+	REQUIRE_MSHARE();
+	if (ksm_pages_sharing() < 0 || vmstat("cow_ksm") < 0)
+		SKIP(return, "kernel without KSM or VM event counters");
+	region_name(name, sizeof(name), "ksm");
+	ASSERT_NE(MAP_FAILED, map_fixed(BASE, 64 * PAGE, MAP_PRIVATE, 'm'));
+	ASSERT_EQ(0, madvise(p, 64 * PAGE, MADV_MERGEABLE));
+	ASSERT_EQ(0, write_file(KSM "sleep_millisecs", "0"));
+	ASSERT_EQ(0, write_file(KSM "pages_to_scan", "1000"));
+	ASSERT_EQ(0, write_file(KSM "run", "1"));
+	for (waited = 0; waited < 200 && ksm_pages_sharing() < 32; waited++)
+		usleep(100000);
+	if (ksm_pages_sharing() < 32) {
+		write_file(KSM "run", "2");
+		SKIP(return, "ksmd merged nothing in 20 s");
+	}
+	cow = vmstat("cow_ksm");
+	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
+				0600));
+	/* Each merged page was copied out of the KSM page by mshare(). */
+	TH_LOG("cow_ksm: %ld before mshare(), %ld after", cow,
+	       vmstat("cow_ksm"));
+	EXPECT_LE(cow + 32, vmstat("cow_ksm"));
+	p[PAGE] = 'n';
+	EXPECT_EQ('m', p[0]);
+	EXPECT_EQ('m', p[2 * PAGE]);
+	errno = 0;
+	EXPECT_EQ(-1, madvise(p, 64 * PAGE, MADV_MERGEABLE));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, write_file(KSM "run", "2"));
+	EXPECT_EQ(0, sys_mshare_unlink(name));
+	ASSERT_EQ(0, munmap((void *)BASE, UNIT));
+}
+
+static int uffd_register(void *addr, size_t len)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { (unsigned long)addr, len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+
+	if (fd < 0 || ioctl(fd, UFFDIO_API, &api))
+		return -2;
+	if (ioctl(fd, UFFDIO_REGISTER, &reg)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * userfaultfd is per process; a region's faults are resolved in its host.
+ * A window cannot be registered, and a registered range cannot become a
+ * region.
+ */
+TEST(userfaultfd_and_regions_exclude_each_other)
+{
+	char name[64];
+	int fd;
+
+	REQUIRE_MSHARE();
+	region_name(name, sizeof(name), "uffd");
+	ASSERT_NE(MAP_FAILED, map_fixed(BASE, 16 * PAGE, MAP_PRIVATE, 'u'));
+	fd = uffd_register((void *)BASE, 16 * PAGE);
+	if (fd == -2)
+		SKIP(return, "kernel without userfaultfd");
+	ASSERT_LE(0, fd);
+	errno = 0;
+	EXPECT_EQ(-1, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
+				 0600));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, sys_mshare(name, BASE, UNIT, O_RDWR, 0));
+	EXPECT_EQ(ENOENT, errno);
+	close(fd);
+	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
+				0600));
+	errno = 0;
+	EXPECT_EQ(-1, uffd_register((void *)BASE, 16 * PAGE));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ('u', *(char *)BASE);
+	EXPECT_EQ(0, sys_mshare_unlink(name));
+	ASSERT_EQ(0, munmap((void *)BASE, UNIT));
+}
+
+static long status_kib(const char *field)
+{
+	char line[128], fmt[64];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	snprintf(fmt, sizeof(fmt), "%s: %%ld kB", field);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, fmt, &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* A read-only sharer may not pin the region's memory either. */
+static int mlock_read_only(const char *name)
+{
+	if (munmap((void *)BASE, UNIT) ||
+	    sys_mshare(name, BASE, UNIT, O_RDONLY, 0))
+		return 1;
+	if (mlock((void *)(BASE + 1024 * MiB), PAGE) != -1 || errno != EACCES)
+		return 2;
+	return 0;
+}
+
+/*
+ * mlock() in a window locks the region's mappings, for every sharer: the
+ * pages count in Mlocked, and in the region's locked_vm, not in the
+ * caller's VmLck.  munlock() undoes it; a hole gives ENOMEM as it does
+ * outside; mlockall() leaves windows alone; MAP_LOCKED through a window
+ * locks too.
+ */
+TEST(mlock_in_a_window_locks_the_region)
+{
+	char *p = (char *)(BASE + 1024 * MiB), name[64];
+	long before, locked, after;
+
+	REQUIRE_MSHARE();
+	region_name(name, sizeof(name), "mlock");
+	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 'l'));
+	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
+				0644));
+	ASSERT_EQ(p, mmap(p, 4 * MiB, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	before = meminfo_kib("Mlocked");
+	ASSERT_EQ(0, mlock(p, 4 * MiB));
+	locked = meminfo_kib("Mlocked");
+	EXPECT_EQ(0, status_kib("VmLck"));
+	EXPECT_EQ(0, in_child(mlock_read_only, name));
+	EXPECT_EQ(0, munlock(p, 4 * MiB));
+	after = meminfo_kib("Mlocked");
+	TH_LOG("Mlocked: %ld kB before, %ld kB after mlock, %ld kB after munlock",
+	       before, locked, after);
+	EXPECT_LE(before + 4096, locked);
+	EXPECT_GT(before + 64, after);
+
+	errno = 0;
+	EXPECT_EQ(-1, mlock(p - MiB, 2 * MiB));
+	EXPECT_EQ(ENOMEM, errno);
+	EXPECT_EQ(0, mlockall(MCL_CURRENT));
+	EXPECT_EQ(0, munlockall());
+	EXPECT_GT(before + 64, meminfo_kib("Mlocked"));
+	EXPECT_EQ(0, munmap(p, 4 * MiB));
+
+	/* MLOCK_ONFAULT: locked as faulted in, not before. */
+	ASSERT_EQ(p, mmap(p, 4 * MiB, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	ASSERT_EQ(0, mlock2(p, 4 * MiB, MLOCK_ONFAULT));
+	EXPECT_GT(before + 64, meminfo_kib("Mlocked"));
+	memset(p, 1, MiB);
+	EXPECT_LE(before + 1024, meminfo_kib("Mlocked"));
+	EXPECT_GT(before + 2048, meminfo_kib("Mlocked"));
+	EXPECT_EQ(0, munmap(p, 4 * MiB));
+
+	ASSERT_EQ(p, mmap(p, 4 * MiB, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED | MAP_LOCKED,
+			  -1, 0));
+	EXPECT_LE(before + 4096, meminfo_kib("Mlocked"));
+	EXPECT_EQ(0, munmap(p, 4 * MiB));
+	EXPECT_GT(before + 64, meminfo_kib("Mlocked"));
+	EXPECT_EQ('l', *(char *)BASE);
+	EXPECT_EQ(0, sys_mshare_unlink(name));
+	ASSERT_EQ(0, munmap((void *)BASE, UNIT));
+}
+
+static int as_nobody_in_child(int (*fn)(const char *), const char *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(100);
+		_exit(fn(arg));
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Creating a name needs write permission on msharefs' root. */
+static int create_in_readonly_root(const char *name)
+{
+	/* Forked with the parent's window: make room for a mapping. */
+	if (munmap((void *)BASE, UNIT) ||
+	    map_fixed(BASE, PAGE, MAP_SHARED, 0) == MAP_FAILED)
+		return 1;
+	if (sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR, 0600) != -1)
+		return 2;
+	return errno == EACCES ? 0 : 3;
+}
+
+/* Below mmap_min_addr, as for mmap(): EPERM. */
+static int create_at_zero(const char *name)
+{
+	if (sys_mshare(name, 0, UNIT, O_CREAT | O_EXCL | O_RDWR, 0600) != -1)
+		return 1;
+	return errno == EPERM ? 0 : 2;
+}
+
+/* The owner may remove it, once root gave it away. */
+static int unlink_as_owner(const char *name)
+{
+	return sys_mshare_unlink(name) ? 1 : 0;
+}
+
+/*
+ * The region files: read() gives start and size, chmod and chown work,
+ * the size cannot change, mshare_info cannot be removed, and creating a
+ * name needs write permission on the root, as creat(2) does.
+ */
+TEST(msharefs_files_guard_their_regions)
+{
+	char name[64], path[128], minaddr[32];
+	struct mshare_info info;
+	struct stat st;
+	int fd;
+
+	REQUIRE_MSHARE();
+	if (geteuid() != 0)
+		SKIP(return, "needs root to switch to an unprivileged uid");
+	region_name(name, sizeof(name), "files");
+	snprintf(path, sizeof(path), MSHARE_MOUNT_POINT "/%s", name);
+	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 'f'));
+	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
+				0640));
+	ASSERT_EQ(0, stat(path, &st));
+	EXPECT_EQ(0640, st.st_mode & 07777);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(sizeof(info), read(fd, &info, sizeof(info)));
+	close(fd);
+	EXPECT_EQ(BASE, info.start);
+	EXPECT_EQ(UNIT, info.size);
+
+	EXPECT_EQ(-1, truncate(path, 0));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(0, stat(path, &st));
+	EXPECT_EQ(sizeof(info), st.st_size);
+	EXPECT_EQ(-1, unlink(MSHARE_MOUNT_POINT "/" MSHARE_INFO_FILE));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(0, access(MSHARE_MOUNT_POINT "/" MSHARE_INFO_FILE, R_OK));
+
+	ASSERT_EQ(0, chmod(MSHARE_MOUNT_POINT, 0755));
+	EXPECT_EQ(0, as_nobody_in_child(create_in_readonly_root, "files.ro"));
+	ASSERT_EQ(0, chmod(MSHARE_MOUNT_POINT, 01777));
+	if (!read_file("/proc/sys/vm/mmap_min_addr", minaddr, sizeof(minaddr)) &&
+	    atol(minaddr) > 0)
+		EXPECT_EQ(0, as_nobody_in_child(create_at_zero, "files.zero"));
+
+	EXPECT_EQ(0, chmod(path, 0604));
+	EXPECT_EQ(0, chown(path, 65534, 65534));
+	EXPECT_EQ(0, stat(path, &st));
+	EXPECT_EQ(0604, st.st_mode & 07777);
+	EXPECT_EQ(65534, st.st_uid);
+	EXPECT_EQ(0, as_nobody_in_child(unlink_as_owner, name));
+	EXPECT_EQ(-1, access(path, F_OK));
+	EXPECT_EQ('f', *(char *)BASE);
+	ASSERT_EQ(0, munmap((void *)BASE, UNIT));
 }
 
 TEST_HARNESS_MAIN

@@ -56,6 +56,7 @@ bool mshare_mprotect(unsigned long start, size_t len, unsigned long prot,
 		     int pkey, int *ret);
 bool mshare_madvise(struct mm_struct *mm, unsigned long start, size_t len,
 		    int behavior, int *ret);
+bool mshare_mlock(unsigned long start, size_t len, vm_flags_t flags, int *ret);
 /* Caller holds mm's mmap_lock. */
 bool mshare_range_touches_window(struct mm_struct *mm, unsigned long start,
 				 unsigned long len);
@@ -134,6 +135,12 @@ static inline bool mshare_mprotect(unsigned long start, size_t len,
 
 static inline bool mshare_madvise(struct mm_struct *mm, unsigned long start,
 				  size_t len, int behavior, int *ret)
+{
+	return false;
+}
+
+static inline bool mshare_mlock(unsigned long start, size_t len,
+				vm_flags_t flags, int *ret)
 {
 	return false;
 }
