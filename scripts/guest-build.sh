@@ -8,7 +8,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
 out=$build/guest/bin
 hdr=$build/headers/include
-ksft=$build/linux/tools/testing/selftests
+ksft=$build/linux${KERNEL_VARIANT:+-$KERNEL_VARIANT}/tools/testing/selftests
 mkdir -p "$out"
 # One guest build at a time (several make targets may run at once).
 exec 9>"$build/.guest.lock"

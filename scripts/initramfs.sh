@@ -10,11 +10,12 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
 out=$1
-gen=$build/linux/usr/gen_init_cpio
+ktree=$build/linux${KERNEL_VARIANT:+-$KERNEL_VARIANT}
+gen=$ktree/usr/gen_init_cpio
 guest=$build/guest
 busybox=${BUSYBOX:-/bin/busybox}
 
-[ -x "$gen" ] || make -C "$build/linux" -s usr/gen_init_cpio
+[ -x "$gen" ] || make -C "$ktree" -s usr/gen_init_cpio
 file "$busybox" | grep -q 'statically linked' ||
 	{ echo "initramfs: $busybox is not static (install busybox-static)" >&2; exit 1; }
 

@@ -16,10 +16,19 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/kernel/VERSION"
 build=${BUILD_DIR:-$top/build}
 pristine=$build/linux-pristine
-tree=$build/linux
-state=$build/kernel-state
+# KERNEL_VARIANT=kasan builds build/linux-kasan with the fragments in
+# kernel/config/kasan/ on top of the usual ones.
+variant=${KERNEL_VARIANT:-}
+tree=$build/linux${variant:+-$variant}
+state=$build/kernel-state${variant:+-$variant}
 jobs=${JOBS:-$(nproc)}
 series=$top/kernel/patches/series
+
+fragments=("$top"/kernel/config/*.config)
+if [ -n "$variant" ]; then
+	[ -d "$top/kernel/config/$variant" ] || { echo "kernel: no kernel/config/$variant/" >&2; exit 1; }
+	fragments+=("$top/kernel/config/$variant"/*.config)
+fi
 
 log() { printf 'kernel: %s\n' "$*" >&2; }
 die() { printf 'kernel: error: %s\n' "$*" >&2; exit 1; }
@@ -125,7 +134,7 @@ config_value() {
 
 verify_config() {
 	local frag line sym want have bad=0
-	for frag in "$top"/kernel/config/*.config; do
+	for frag in "${fragments[@]}"; do
 		while read -r line; do
 			case $line in CONFIG_*=*) ;; *) continue ;; esac
 			sym=${line%%=*} want=${line#*=}
@@ -143,15 +152,15 @@ verify_config() {
 do_config() {
 	do_tree
 	local sum
-	sum=$({ cat "$top"/kernel/config/*.config; cat "$state"/applied/* 2>/dev/null || true; } | sha256sum)
+	sum=$({ cat "${fragments[@]}"; cat "$state"/applied/* 2>/dev/null || true; } | sha256sum)
 	if [ -f "$tree/.config" ] && [ "$(cat "$state/config.sum" 2>/dev/null)" = "$sum" ]; then
 		return 0
 	fi
-	log "configuring: tinyconfig + $(cd "$top/kernel/config" && echo *.config)"
+	log "configuring: tinyconfig + $(for f in "${fragments[@]}"; do basename "$f"; done | tr '\n' ' ')"
 	cp "$tree/.config" "$state/config.old" 2>/dev/null || true
 	kmake -s tinyconfig >/dev/null
 	"$tree/scripts/kconfig/merge_config.sh" -m -O "$tree" "$tree/.config" \
-		"$top"/kernel/config/*.config >"$state/merge.log"
+		"${fragments[@]}" >"$state/merge.log"
 	kmake -s olddefconfig
 	verify_config
 	# Keep the old .config (and its mtime) when nothing changed.
