@@ -12,17 +12,26 @@ export BUILD_DIR := $(BUILD)
 CMD ?=
 ADD ?=
 export CMD
+# KASAN=1: build and boot build/linux-kasan (generic, inline KASAN).
+ifeq ($(KASAN),1)
+export KERNEL_VARIANT := kasan
+endif
 GUEST_MEM ?= 2G
 GUEST_SMP ?= 2
 export GUEST_MEM GUEST_SMP
 
-.PHONY: all help deps kernel headers guest initramfs run shell test demo check-docs clean distclean
+.PHONY: all help deps kernel headers guest initramfs run shell test stress demo bench check-docs patchset check-patchset clean distclean
 
 all: initramfs
 
 help:
 	@echo "make demo        boot the patched kernel and show processes sharing page tables"
 	@echo "make test        host tests + every guest test suite; closing line 'N passed, N failed'"
+	@echo "make stress      stress (64 procs x 10,000 cycles) + fuzz (100,000 ops) suites, ~25 min"
+	@echo "make bench       page tables, faults and times per backend and N (<30 min; QUICK=1: minutes)"
+	@echo "make patchset    the upstream patch series with a cover letter, in build/patchset/"
+	@echo "make check-patchset  git am + build after every patch, checkpatch --strict, sparse"
+	@echo "make test KASAN=1    the same suites on a generic, inline KASAN kernel"
 	@echo "make deps        install the Debian packages the project needs"
 	@echo "make kernel      extract, overlay, patch, configure (verified) and build bzImage"
 	@echo "make headers     install the patched kernel's uapi headers into build/headers"
@@ -57,11 +66,27 @@ shell: initramfs
 test: initramfs
 	@scripts/test.sh
 
+# Full-scale stress and fuzz suites (docs/reliability.md).
+stress: initramfs
+	@scripts/stress.sh
+
 demo: initramfs
 	@scripts/qemu-run.sh --name demo -- demo
 
+# Results in build/bench/ (docs/benchmarks.md describes them).
+bench: initramfs
+	@scripts/bench.sh $(if $(filter-out 0,$(QUICK)),--quick)
+
 check-docs: deps
 	@scripts/check-docs.sh
+
+# The upstream series: build/patchset/ (git format-patch, cover letter).
+patchset: kernel
+	@scripts/patchset.py
+
+# git am onto a fresh tree, build after each patch, checkpatch, sparse.
+check-patchset: kernel
+	@scripts/check-patchset.sh
 
 clean:
 	rm -rf $(BUILD)/guest $(BUILD)/initramfs.cpio $(BUILD)/logs $(BUILD)/test-results
