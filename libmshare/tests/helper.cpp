@@ -5,6 +5,7 @@
 // through its exit status and stdout.
 //
 //   open-or-create NAME BACKEND SIZE START_FD
+//   open-or-create-report NAME BACKEND SIZE START_FD WAIT_MS INIT_MS
 //   follow-list NAME BACKEND
 //   watch-growth NAME BACKEND NEW_SIZE
 //   peek-after-grow NAME BACKEND
@@ -68,6 +69,34 @@ int open_or_create(const std::string& name, Backend backend, std::size_t size,
   layout->attached.fetch_add(1);
   say(std::string(region.created() ? "created " : "opened ") +
       hex(region.address()));
+  return 0;
+}
+
+// Like open-or-create, but the creator spends INIT_MS initialising (so that
+// the test can kill it before it publishes) and every outcome is a line:
+// "created ADDR", "opened ADDR" or "error ERRNO MESSAGE".
+int open_or_create_report(const std::string& name, Backend backend,
+                          std::size_t size, int start_fd,
+                          std::chrono::milliseconds wait,
+                          std::chrono::milliseconds init) {
+  char byte;
+  while (read(start_fd, &byte, 1) < 0 && errno == EINTR) {
+  }
+  libmshare::Options options;
+  options.size = size;
+  options.backend = backend;
+  options.wait_timeout = wait;
+  options.initialize = [init](void*, std::size_t) {
+    std::this_thread::sleep_for(init);
+  };
+  try {
+    Region region = Region::open_or_create(name, options);
+    region.as<mshare_test::RaceLayout>()->attached.fetch_add(1);
+    say(std::string(region.created() ? "created " : "opened ") +
+        hex(region.address()));
+  } catch (const std::system_error& error) {
+    say("error " + std::to_string(error.code().value()) + " " + error.what());
+  }
   return 0;
 }
 
@@ -203,6 +232,11 @@ int main(int argc, char** argv) {
     if (command == "open-or-create")
       return open_or_create(arg(2), parse_backend(arg(3)), std::stoul(arg(4)),
                             std::stoi(arg(5)));
+    if (command == "open-or-create-report")
+      return open_or_create_report(
+          arg(2), parse_backend(arg(3)), std::stoul(arg(4)), std::stoi(arg(5)),
+          std::chrono::milliseconds(std::stoul(arg(6))),
+          std::chrono::milliseconds(std::stoul(arg(7))));
     if (command == "follow-list")
       return follow_list(arg(2), parse_backend(arg(3)));
     if (command == "watch-growth")
