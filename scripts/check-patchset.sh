@@ -22,9 +22,9 @@ export CCACHE_BASEDIR=$build CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-4G}
 kmake() { make -C "$tree" -j"$jobs" CC="ccache gcc" HOSTCC="ccache gcc" "$@"; }
 log() { printf 'check-patchset: %s\n' "$*"; }
 
-# The same kernel build lock as scripts/kernel.sh: one build at a time.
+# Its own tree, so its own lock: one check at a time.
 mkdir -p "$build"
-exec 9>"$build/.kernel.lock"
+exec 9>"$build/.check-patchset.lock"
 flock 9
 
 /usr/bin/python3 "$top/scripts/patchset.py" || exit 1

@@ -186,7 +186,7 @@ do_headers() {
 # One kernel step at a time: two builds of the same tree would corrupt it
 # (and two at once do not fit on a small machine anyway).
 mkdir -p "$build"
-exec 9>"$build/.kernel.lock"
+exec 9>"$build/.kernel${variant:+-$variant}.lock"
 flock 9
 
 case ${1:-build} in
