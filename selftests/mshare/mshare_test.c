@@ -33,7 +33,15 @@
 #define UNIT		(512UL << 30)
 #define BASE		(2UL << 40)	/* 2 TiB, as in the original proposal */
 #define PAGE		4096UL
-#define MiB		(1UL << 20)
+#define MiB		(1024UL * 1024)
+
+/*
+ * One real load or store of shared memory each: the tests count the faults
+ * and watch the TLB behind these accesses, so none may be elided, merged
+ * or hoisted out of a loop.
+ */
+#define peek(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define poke(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 static long sys_mshare(const char *name, unsigned long addr, unsigned long len,
 		       int oflags, mode_t mode)
@@ -52,12 +60,6 @@ static bool mshare_present(void)
 
 	return statfs(MSHARE_MOUNT_POINT, &st) == 0 && st.f_type == MSHARE_MAGIC;
 }
-
-#define REQUIRE_MSHARE()						\
-	do {								\
-		if (!mshare_present())					\
-			SKIP(return, "kernel without mshare");		\
-	} while (0)
 
 static void region_name(char *buf, size_t len, const char *tag)
 {
@@ -104,13 +106,13 @@ static long minor_faults(void)
 	return ru.ru_minflt;
 }
 
-static unsigned long read_every_page(const volatile char *p, size_t size)
+static unsigned long read_every_page(const char *p, size_t size)
 {
 	unsigned long sum = 0;
 	size_t off;
 
 	for (off = 0; off < size; off += PAGE)
-		sum += p[off];
+		sum += peek(&p[off]);
 	return sum;
 }
 
@@ -146,7 +148,7 @@ static long page_tables_kib(void)
 }
 
 /* A counter from /proc/vmstat, or -1. */
-static long vmstat(const char *field)
+static long vm_event(const char *field)
 {
 	char line[128], fmt[64];
 	long val = -1;
@@ -202,7 +204,7 @@ static void on_fault(int sig)
 }
 
 /* The signal that touching @p raises (0 if none). */
-static int touch_signal(volatile char *p, bool write)
+static int touch_signal(char *p, bool write)
 {
 	struct sigaction sa = { .sa_handler = on_fault }, old_segv, old_bus;
 	int sig;
@@ -212,9 +214,9 @@ static int touch_signal(volatile char *p, bool write)
 	sig = sigsetjmp(fault_jmp, 1);
 	if (!sig) {
 		if (write)
-			*p = 1;
+			poke(p, 1);
 		else
-			(void)*p;
+			(void)peek(p);
 	}
 	sigaction(SIGSEGV, &old_segv, NULL);
 	sigaction(SIGBUS, &old_bus, NULL);
@@ -235,7 +237,8 @@ TEST(rfc_donor_consumer_flow)
 	char *addr;
 	pid_t pid;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	region_name(name, sizeof(name), "rfc");
 	/* NORESERVE: 512 GiB is more than the test guest could commit. */
 	addr = mmap((void *)BASE, UNIT, PROT_READ | PROT_WRITE,
@@ -244,7 +247,7 @@ TEST(rfc_donor_consumer_flow)
 	ASSERT_NE(MAP_FAILED, addr);
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_RDWR | O_EXCL,
 				0600));
-	strcpy(addr, text);
+	memcpy(addr, text, sizeof(text));
 
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -286,7 +289,8 @@ TEST_F_TIMEOUT(slow, attacher_reads_populated_region_without_faults, 600)
 	char *p;
 	int fd;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	region_name(name, sizeof(name), "nofault");
 	/* The creator populates the region and exits: the region stays. */
 	ASSERT_EQ(0, in_child(populate_and_exit, name));
@@ -416,7 +420,8 @@ TEST_F_TIMEOUT(slow, page_tables_stay_flat_as_sharers_grow, 600)
 	long mshare_kib, shm_kib;
 	char name[64];
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	region_name(name, sizeof(name), "flat");
 	ASSERT_EQ(0, in_child(populate_and_exit, name));
 	mshare_kib = page_tables_of(attach_and_wait, name);
@@ -425,7 +430,7 @@ TEST_F_TIMEOUT(slow, page_tables_stay_flat_as_sharers_grow, 600)
 	ASSERT_EQ(0, ftruncate(shared_memfd, 64 * MiB));
 	shm_kib = page_tables_of(map_memfd_and_wait, NULL);
 	close(shared_memfd);
-	TH_LOG("%d sharers add %ld KiB of page tables with mshare, %ld KiB with shared memfd (one process: %ld KiB)",
+	TH_LOG("%d sharers add page tables: %ld KiB with mshare, %ld KiB with memfd (one: %ld KiB)",
 	       SHARERS, mshare_kib, shm_kib, one_kib);
 	EXPECT_GT(2 * one_kib, mshare_kib);
 	EXPECT_LT(SHARERS / 2 * one_kib, shm_kib);
@@ -434,21 +439,22 @@ TEST_F_TIMEOUT(slow, page_tables_stay_flat_as_sharers_grow, 600)
 
 TEST(writes_are_seen_both_ways_and_private_memory_is_shared)
 {
-	volatile char *shared = (char *)BASE;
-	volatile char *private = (char *)(BASE + 64 * MiB);
+	char *shared = (char *)BASE;
+	char *private = (char *)(BASE + 64 * MiB);
 	char name[64];
 	int status;
 	pid_t pid;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	region_name(name, sizeof(name), "rw");
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE, 4 * PAGE, MAP_SHARED, 0));
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE + 64 * MiB, 4 * PAGE,
 					MAP_PRIVATE, 0));
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
 				0600));
-	shared[0] = 'a';
-	private[0] = 'p';
+	poke(&shared[0], 'a');
+	poke(&private[0], 'p');
 
 	pid = fork();
 	ASSERT_LE(0, pid);
@@ -457,18 +463,18 @@ TEST(writes_are_seen_both_ways_and_private_memory_is_shared)
 		munmap((void *)BASE, UNIT);
 		if (sys_mshare(name, BASE, UNIT, O_RDWR, 0))
 			_exit(1);
-		if (shared[0] != 'a' || private[0] != 'p')
+		if (peek(&shared[0]) != 'a' || peek(&private[0]) != 'p')
 			_exit(2);
-		shared[PAGE] = 'b';
-		private[PAGE] = 'q';	/* not a COW copy: seen by all */
-		while (shared[0] != 'c')
+		poke(&shared[PAGE], 'b');
+		poke(&private[PAGE], 'q');	/* not a COW copy: seen by all */
+		while (peek(&shared[0]) != 'c')
 			usleep(1000);
 		_exit(0);
 	}
-	while (shared[PAGE] != 'b')
+	while (peek(&shared[PAGE]) != 'b')
 		usleep(1000);
-	EXPECT_EQ('q', private[PAGE]);
-	shared[0] = 'c';
+	EXPECT_EQ('q', peek(&private[PAGE]));
+	poke(&shared[0], 'c');
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	EXPECT_EQ(0, sys_mshare_unlink(name));
@@ -476,12 +482,13 @@ TEST(writes_are_seen_both_ways_and_private_memory_is_shared)
 
 TEST(new_mapping_by_one_sharer_appears_in_the_others)
 {
-	volatile char *late = (char *)(BASE + 128 * MiB);
+	char *late = (char *)(BASE + 128 * MiB);
 	char name[64], c = 0;
 	int go[2], done[2], status;
 	pid_t pid;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	region_name(name, sizeof(name), "late");
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 0));
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
@@ -497,13 +504,13 @@ TEST(new_mapping_by_one_sharer_appears_in_the_others)
 		if (write(done[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
 			_exit(2);
 		/* No call of ours: the new mapping is simply there. */
-		_exit(late[0] == 'n' && late[PAGE] == 'm' ? 0 : 3);
+		_exit(peek(&late[0]) == 'n' && peek(&late[PAGE]) == 'm' ? 0 : 3);
 	}
 	ASSERT_EQ(1, read(done[0], &c, 1));
 	ASSERT_EQ(late, mmap((void *)late, 2 * PAGE, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
-	late[0] = 'n';
-	late[PAGE] = 'm';
+	poke(&late[0], 'n');
+	poke(&late[PAGE], 'm');
 	ASSERT_EQ(1, write(go[1], &c, 1));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -514,7 +521,8 @@ TEST(hole_gives_sigbus)
 {
 	char name[64];
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	region_name(name, sizeof(name), "hole");
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 0));
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
@@ -527,11 +535,11 @@ TEST(hole_gives_sigbus)
 
 static int read_only_sharer(const char *name)
 {
-	volatile char *p = (char *)BASE;
+	char *p = (char *)BASE;
 
 	if (sys_mshare(name, BASE, UNIT, O_RDONLY, 0))
 		return 1;
-	if (p[0] != 'r' || touch_signal(p, false))
+	if (peek(&p[0]) != 'r' || touch_signal(p, false))
 		return 2;
 	if (touch_signal(p, true) != SIGSEGV)
 		return 3;
@@ -547,7 +555,7 @@ static int read_only_sharer(const char *name)
 	if (mprotect((void *)BASE, PAGE, PROT_READ | PROT_WRITE) != -1 ||
 	    errno != EACCES)
 		return 6;
-	if (p[0] != 'r')
+	if (peek(&p[0]) != 'r')
 		return 7;
 	return 0;
 }
@@ -556,7 +564,8 @@ TEST(read_only_sharer_can_read_but_not_write_or_change_the_range)
 {
 	char name[64];
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	region_name(name, sizeof(name), "ro");
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 'r'));
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
@@ -568,12 +577,13 @@ TEST(read_only_sharer_can_read_but_not_write_or_change_the_range)
 
 TEST(fork_inherits_and_child_exit_leaves_others_intact)
 {
-	volatile char *p = (char *)BASE;
+	char *p = (char *)BASE;
 	char name[64];
 	int status;
 	pid_t pid;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	region_name(name, sizeof(name), "fork");
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE, 2 * PAGE, MAP_SHARED, 'f'));
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
@@ -581,25 +591,26 @@ TEST(fork_inherits_and_child_exit_leaves_others_intact)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		if (p[0] != 'f')
+		if (peek(&p[0]) != 'f')
 			_exit(1);
-		p[PAGE] = 'k';
+		poke(&p[PAGE], 'k');
 		_exit(0);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	EXPECT_EQ('k', p[PAGE]);
-	EXPECT_EQ('f', p[0]);
+	EXPECT_EQ('k', peek(&p[PAGE]));
+	EXPECT_EQ('f', peek(&p[0]));
 	EXPECT_EQ(0, sys_mshare_unlink(name));
 }
 
 TEST(unlink_keeps_sharers_working_and_frees_with_the_last)
 {
-	volatile char *p = (char *)BASE;
+	char *p = (char *)BASE;
 	long before, after, free_before, free_held, free_after;
 	char name[64], path[128];
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	region_name(name, sizeof(name), "unlink");
 	snprintf(path, sizeof(path), MSHARE_MOUNT_POINT "/%s", name);
 	before = page_tables_kib();
@@ -611,9 +622,9 @@ TEST(unlink_keeps_sharers_working_and_frees_with_the_last)
 	EXPECT_EQ(-1, sys_mshare(name, BASE, UNIT, O_RDWR, 0));
 	EXPECT_EQ(ENOENT, errno);
 	EXPECT_EQ(-1, access(path, F_OK));
-	EXPECT_EQ('u', p[0]);
-	p[0] = 'v';
-	EXPECT_EQ('v', p[0]);
+	EXPECT_EQ('u', peek(&p[0]));
+	poke(&p[0], 'v');
+	EXPECT_EQ('v', peek(&p[0]));
 	free_held = free_kib();
 	ASSERT_EQ(0, munmap((void *)BASE, UNIT));
 	after = page_tables_kib();
@@ -636,7 +647,8 @@ TEST(bad_arguments_get_their_errno)
 	char name[64], longname[NAME_MAX + 2];
 	void *outside;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	region_name(name, sizeof(name), "err");
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
@@ -697,7 +709,8 @@ TEST(mode_forbids_other_users)
 	int status;
 	pid_t pid;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	if (geteuid() != 0)
 		SKIP(return, "needs root to switch to an unprivileged uid");
 	region_name(name, sizeof(name), "perm");
@@ -734,7 +747,8 @@ TEST(gup_paths_work_on_an_untouched_window)
 	int status, fd, i;
 	pid_t pid;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	region_name(name, sizeof(name), "gup");
 	ASSERT_EQ(0, in_child(populate_1m_and_exit, name));
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_RDWR, 0));
@@ -856,15 +870,16 @@ static int create_control_and_target(const char *name)
  */
 TEST_F_TIMEOUT(slow, tlb_flushes_reach_every_sharer_cpu, 600)
 {
-	volatile unsigned long *done = (unsigned long *)BASE;
-	volatile unsigned long *target = (unsigned long *)(BASE + 64 * MiB);
-	volatile unsigned long *pages;
+	unsigned long *done = (unsigned long *)BASE;
+	unsigned long *target = (unsigned long *)(BASE + 64 * MiB);
+	unsigned long *pages;
 	unsigned long round;
 	char name[64];
 	int status, fd;
 	pid_t pid;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		SKIP(return, "needs two CPUs");
 	region_name(name, sizeof(name), "tlb");
@@ -889,7 +904,7 @@ TEST_F_TIMEOUT(slow, tlb_flushes_reach_every_sharer_cpu, 600)
 				_exit(0);
 			if (sigsetjmp(fault_jmp, 1))
 				continue;	/* the hole between the two */
-			seen = *target;
+			seen = peek(target);
 			if (seen < published)
 				_exit(1);	/* a stale translation */
 		}
@@ -898,7 +913,7 @@ TEST_F_TIMEOUT(slow, tlb_flushes_reach_every_sharer_cpu, 600)
 	for (round = 1; round <= TLB_ROUNDS; round++) {
 		unsigned long page = round % 2;
 
-		pages[page * PAGE / sizeof(*pages)] = round;
+		poke(&pages[page * PAGE / sizeof(*pages)], round);
 		ASSERT_EQ(0, munmap((void *)target, PAGE));
 		ASSERT_EQ(target, mmap((void *)target, PAGE,
 				       PROT_READ | PROT_WRITE,
@@ -920,14 +935,15 @@ TEST_F_TIMEOUT(slow, tlb_flushes_reach_every_sharer_cpu, 600)
  */
 TEST_F_TIMEOUT(slow, mprotect_reaches_every_sharer_cpu, 600)
 {
-	volatile unsigned long *state = (unsigned long *)BASE;
-	volatile unsigned long *target = (unsigned long *)(BASE + 64 * MiB);
+	unsigned long *state = (unsigned long *)BASE;
+	unsigned long *target = (unsigned long *)(BASE + 64 * MiB);
 	unsigned long round;
 	char name[64];
 	int status;
 	pid_t pid;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		SKIP(return, "needs two CPUs");
 	region_name(name, sizeof(name), "tlbro");
@@ -946,7 +962,7 @@ TEST_F_TIMEOUT(slow, mprotect_reaches_every_sharer_cpu, 600)
 				_exit(0);
 			if (sigsetjmp(fault_jmp, 1))
 				continue;	/* read-only: as it must be */
-			*target = before;
+			poke(target, before);
 			after = __atomic_load_n(state, __ATOMIC_ACQUIRE);
 			/* Odd: published read-only, and still so after. */
 			if ((before & 1) && before == after)
@@ -1003,7 +1019,7 @@ static int read_file(const char *path, char *buf, size_t len)
 
 static int read_thp_without_faults(const char *name)
 {
-	volatile char *p = (char *)(BASE + 1024 * MiB);
+	char *p = (char *)(BASE + 1024 * MiB);
 	long faults;
 	size_t off;
 
@@ -1012,7 +1028,7 @@ static int read_thp_without_faults(const char *name)
 		return 1;
 	faults = minor_faults();
 	for (off = 0; off < 4 * HPAGE; off += PAGE)
-		if (p[off] != (char)('h' + off / HPAGE))
+		if (peek(&p[off]) != (char)('h' + off / HPAGE))
 			return 2;
 	return minor_faults() - faults < 16 ? 0 : 3;
 }
@@ -1028,7 +1044,8 @@ TEST(transparent_huge_pages_are_shared)
 	long before, after;
 	int i;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	if (read_file(THP_ENABLED, old, sizeof(old)))
 		SKIP(return, "kernel without transparent huge pages");
 	mode = strchr(old, '[');
@@ -1086,8 +1103,9 @@ TEST(ksm_never_merges_region_pages)
 	int waited;
 	long cow;
 
-	REQUIRE_MSHARE();
-	if (ksm_pages_sharing() < 0 || vmstat("cow_ksm") < 0)
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
+	if (ksm_pages_sharing() < 0 || vm_event("cow_ksm") < 0)
 		SKIP(return, "kernel without KSM or VM event counters");
 	region_name(name, sizeof(name), "ksm");
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE, 64 * PAGE, MAP_PRIVATE, 'm'));
@@ -1101,13 +1119,13 @@ TEST(ksm_never_merges_region_pages)
 		write_file(KSM "run", "2");
 		SKIP(return, "ksmd merged nothing in 20 s");
 	}
-	cow = vmstat("cow_ksm");
+	cow = vm_event("cow_ksm");
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
 				0600));
 	/* Each merged page was copied out of the KSM page by mshare(). */
 	TH_LOG("cow_ksm: %ld before mshare(), %ld after", cow,
-	       vmstat("cow_ksm"));
-	EXPECT_LE(cow + 32, vmstat("cow_ksm"));
+	       vm_event("cow_ksm"));
+	EXPECT_LE(cow + 32, vm_event("cow_ksm"));
 	p[PAGE] = 'n';
 	EXPECT_EQ('m', p[0]);
 	EXPECT_EQ('m', p[2 * PAGE]);
@@ -1147,7 +1165,8 @@ TEST(userfaultfd_and_regions_exclude_each_other)
 	char name[64];
 	int fd;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	region_name(name, sizeof(name), "uffd");
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE, 16 * PAGE, MAP_PRIVATE, 'u'));
 	fd = uffd_register((void *)BASE, 16 * PAGE);
@@ -1210,7 +1229,8 @@ TEST(mlock_in_a_window_locks_the_region)
 	char *p = (char *)(BASE + 1024 * MiB), name[64];
 	long before, locked, after;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	region_name(name, sizeof(name), "mlock");
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 'l'));
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
@@ -1312,7 +1332,8 @@ TEST(msharefs_files_guard_their_regions)
 	struct stat st;
 	int fd;
 
-	REQUIRE_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
 	if (geteuid() != 0)
 		SKIP(return, "needs root to switch to an unprivileged uid");
 	region_name(name, sizeof(name), "files");
