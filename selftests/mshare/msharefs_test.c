@@ -26,13 +26,6 @@ static bool msharefs_mounted(void)
 	return statfs(MSHARE_MOUNT_POINT, &st) == 0 && st.f_type == MSHARE_MAGIC;
 }
 
-#define REQUIRE_MSHAREFS()						\
-	do {								\
-		if (!msharefs_mounted())				\
-			SKIP(return, "msharefs is not mounted at "	\
-				     MSHARE_MOUNT_POINT);		\
-	} while (0)
-
 static int read_text(const char *path, char *buf, size_t len)
 {
 	int fd = open(path, O_RDONLY);
@@ -61,7 +54,8 @@ TEST(statfs_reports_mshare_magic)
 {
 	struct statfs st;
 
-	REQUIRE_MSHAREFS();
+	if (!msharefs_mounted())
+		SKIP(return, "msharefs is not mounted at " MSHARE_MOUNT_POINT);
 	ASSERT_EQ(0, statfs(MSHARE_MOUNT_POINT, &st));
 	EXPECT_EQ(MSHARE_MAGIC, st.f_type);
 }
@@ -71,7 +65,8 @@ TEST(mshare_info_holds_the_sharing_unit)
 	char text[64], *end;
 	unsigned long unit;
 
-	REQUIRE_MSHAREFS();
+	if (!msharefs_mounted())
+		SKIP(return, "msharefs is not mounted at " MSHARE_MOUNT_POINT);
 	ASSERT_EQ(0, read_text(MSHARE_MOUNT_POINT "/" MSHARE_INFO_FILE,
 			       text, sizeof(text)));
 	errno = 0;
@@ -85,7 +80,8 @@ TEST(mshare_info_is_read_only_for_everyone)
 {
 	struct stat st;
 
-	REQUIRE_MSHAREFS();
+	if (!msharefs_mounted())
+		SKIP(return, "msharefs is not mounted at " MSHARE_MOUNT_POINT);
 	ASSERT_EQ(0, stat(MSHARE_MOUNT_POINT "/" MSHARE_INFO_FILE, &st));
 	EXPECT_EQ(0444, st.st_mode & 07777);
 	EXPECT_TRUE(S_ISREG(st.st_mode));
@@ -97,7 +93,8 @@ TEST(every_mount_shows_the_same_instance)
 	char path[64], text[64], expected[64];
 	struct stat a, b;
 
-	REQUIRE_MSHAREFS();
+	if (!msharefs_mounted())
+		SKIP(return, "msharefs is not mounted at " MSHARE_MOUNT_POINT);
 	if (geteuid() != 0)
 		SKIP(return, "mounting needs root");
 	ASSERT_NE(NULL, mkdtemp(dir));
@@ -120,7 +117,8 @@ TEST(files_cannot_be_created_by_hand)
 {
 	int fd;
 
-	REQUIRE_MSHAREFS();
+	if (!msharefs_mounted())
+		SKIP(return, "msharefs is not mounted at " MSHARE_MOUNT_POINT);
 	fd = open(MSHARE_MOUNT_POINT "/by_hand", O_CREAT | O_RDWR, 0600);
 	EXPECT_EQ(-1, fd);
 	if (fd >= 0)
