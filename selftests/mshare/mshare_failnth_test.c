@@ -32,9 +32,17 @@
 #define UNIT		(512UL << 30)
 #define BASE		(2UL << 40)
 #define PAGE		4096UL
-#define MiB		(1UL << 20)
+#define MiB		(1024UL * 1024)
 /* No operation here makes more allocations than this. */
 #define MAX_NTH		2000
+
+/*
+ * One real load or store of shared memory each, where it is written: an
+ * access between arm() and disarm() must fault there, and a check must
+ * read the page, not a value the compiler kept.
+ */
+#define peek(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define poke(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 static long sys_mshare(const char *name, unsigned long addr, unsigned long len,
 		       int oflags, mode_t mode)
@@ -98,7 +106,7 @@ static int setup_fault_injection(void)
 	char path[128];
 	unsigned int i;
 
-	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
 		snprintf(path, sizeof(path), DEBUGFS "%s", knobs[i][0]);
 		if (write_file(path, knobs[i][1]))
 			return -1;
@@ -177,7 +185,7 @@ static void on_fault(int sig)
 }
 
 /* The signal that reading @p raises (0 if none). */
-static int read_signal(volatile char *p)
+static int read_signal(char *p)
 {
 	struct sigaction sa = { .sa_handler = on_fault }, old_segv, old_bus;
 	int sig;
@@ -186,7 +194,7 @@ static int read_signal(volatile char *p)
 	sigaction(SIGBUS, &sa, &old_bus);
 	sig = sigsetjmp(fault_jmp, 1);
 	if (!sig)
-		(void)*p;
+		(void)peek(p);
 	sigaction(SIGSEGV, &old_segv, NULL);
 	sigaction(SIGBUS, &old_bus, NULL);
 	return sig;
@@ -212,7 +220,7 @@ static int check_in_child(const char *name, unsigned long off, char val)
 		munmap((void *)BASE, UNIT);
 		if (sys_mshare(name, BASE, UNIT, O_RDONLY, 0))
 			_exit(1);
-		_exit(*(volatile char *)(BASE + off) == val ? 0 : 2);
+		_exit(peek((char *)(BASE + off)) == val ? 0 : 2);
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)
 		return -1;
@@ -337,7 +345,7 @@ TEST_F_TIMEOUT(failnth, attach, 600)
 			/* Nothing was mapped. */
 			EXPECT_EQ(SIGSEGV, read_signal((char *)BASE));
 		} else {
-			EXPECT_EQ('a', *(volatile char *)(BASE + 3 * MiB));
+			EXPECT_EQ('a', peek((char *)(BASE + 3 * MiB)));
 			ASSERT_EQ(0, munmap((void *)BASE, UNIT));
 		}
 		/* The region itself never notices. */
@@ -356,7 +364,7 @@ TEST_F_TIMEOUT(failnth, attach, 600)
  */
 TEST_F_TIMEOUT(failnth, fault, 600)
 {
-	volatile char *p = (char *)(BASE + 64 * MiB);
+	char *p = (char *)(BASE + 64 * MiB);
 	int nth;
 
 	create_in_child(_metadata, self->name);
@@ -368,10 +376,10 @@ TEST_F_TIMEOUT(failnth, fault, 600)
 		bool injected;
 
 		arm(nth);
-		p[off] = (char)nth;
+		poke(&p[off], (char)nth);
 		injected = disarm();
 		self->injected += injected;
-		EXPECT_EQ((char)nth, p[off]);
+		EXPECT_EQ((char)nth, peek(&p[off]));
 		EXPECT_EQ(0, check_in_child(self->name, 64 * MiB + off,
 					    (char)nth));
 		if (!injected)
@@ -396,9 +404,9 @@ TEST_F_TIMEOUT(failnth, fork_of_a_sharer, 600)
 		pid = fork();
 		if (pid == 0) {
 			/* The child sees the region and writes to it. */
-			if (*(volatile char *)(BASE + MiB) != 'a')
+			if (peek((char *)(BASE + MiB)) != 'a')
 				_exit(1);
-			*(volatile char *)(BASE + 2 * MiB) = 'k';
+			poke((char *)(BASE + 2 * MiB), 'k');
 			_exit(0);
 		}
 		injected = disarm();
@@ -409,10 +417,10 @@ TEST_F_TIMEOUT(failnth, fork_of_a_sharer, 600)
 		} else {
 			ASSERT_EQ(pid, waitpid(pid, &status, 0));
 			EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-			EXPECT_EQ('k', *(volatile char *)(BASE + 2 * MiB));
-			*(volatile char *)(BASE + 2 * MiB) = 'a';
+			EXPECT_EQ('k', peek((char *)(BASE + 2 * MiB)));
+			poke((char *)(BASE + 2 * MiB), 'a');
 		}
-		EXPECT_EQ('a', *(volatile char *)(BASE + 3 * MiB));
+		EXPECT_EQ('a', peek((char *)(BASE + 3 * MiB)));
 		if (!injected)
 			break;
 	}
@@ -449,11 +457,11 @@ TEST_F_TIMEOUT(failnth, mmap_through_a_window, 600)
 			EXPECT_EQ(SIGBUS, read_signal(p));
 		} else {
 			ASSERT_EQ(p, ret);
-			*(volatile char *)p = 'm';
+			poke((char *)p, 'm');
 			EXPECT_EQ(0, check_in_child(self->name, 256 * MiB, 'm'));
 			ASSERT_EQ(0, munmap(p, 2 * MiB));
 		}
-		EXPECT_EQ('a', *(volatile char *)(BASE + MiB));
+		EXPECT_EQ('a', peek((char *)(BASE + MiB)));
 		if (!injected)
 			break;
 	}
