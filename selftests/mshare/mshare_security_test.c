@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdalign.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,12 +40,20 @@
 #define UNIT		(512UL << 30)
 #define BASE		(6UL << 40)
 #define PAGE		4096UL
-#define MiB		(1UL << 20)
+#define MiB		(1024UL * 1024)
 #define NOBODY		65534
 #define STRANGER	65533
 /* What the creator wrote: any change shows as a byte that is not this. */
 #define PATTERN		'P'
 #define DATA_SIZE	(4 * PAGE)
+
+/*
+ * One real load or store of shared memory each: the witness and the
+ * victims must touch the region on every pass, never a value the compiler
+ * kept in a register.
+ */
+#define peek(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define poke(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 static long sys_mshare(const char *name, unsigned long addr, unsigned long len,
 		       int oflags, mode_t mode)
@@ -63,14 +72,6 @@ static bool mshare_present(void)
 
 	return statfs(MSHARE_MOUNT_POINT, &st) == 0 && st.f_type == MSHARE_MAGIC;
 }
-
-#define REQUIRE_ROOT_AND_MSHARE()					\
-	do {								\
-		if (!mshare_present())					\
-			SKIP(return, "kernel without mshare");		\
-		if (geteuid() != 0)					\
-			SKIP(return, "needs root to switch users");	\
-	} while (0)
 
 static void region_path(char *path, size_t len, const char *name)
 {
@@ -211,6 +212,8 @@ static int probe_access(const char *name)
 	return allowed;
 }
 
+#define MODE_LOG "mode %04o, nobody as %s: allowed %#x, want %#x (1 ro, 2 rw, 4 open, 8 O_CREAT attach, 16 wrong errno)"
+
 TEST(mode_decides_who_may_open_for_reading_or_writing)
 {
 	static const mode_t modes[] = { 0000, 0400, 0600, 0640, 0604, 0644,
@@ -218,10 +221,13 @@ TEST(mode_decides_who_may_open_for_reading_or_writing)
 	char name[64], path[128];
 	unsigned int m, cls;
 
-	REQUIRE_ROOT_AND_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
+	if (geteuid() != 0)
+		SKIP(return, "needs root to switch users");
 	ASSERT_EQ(0, create_region(name, sizeof(name), "modes", 0600, 0));
 	region_path(path, sizeof(path), name);
-	for (m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+	for (m = 0; m < ARRAY_SIZE(modes); m++) {
 		for (cls = 0; cls < 3; cls++) {
 			/* nobody as the owner, as a group member, as other */
 			uid_t owner = cls == 0 ? NOBODY : 0;
@@ -235,8 +241,7 @@ TEST(mode_decides_who_may_open_for_reading_or_writing)
 			ASSERT_EQ(0, chmod(path, modes[m]));
 			got = as_user(NOBODY, NOBODY, probe_access, name);
 			EXPECT_EQ(want, got)
-				TH_LOG("mode %04o, nobody as %s: allowed %#x, want %#x (1 ro, 2 rw, 4 open, 8 O_CREAT attach, 16 wrong errno)",
-				       modes[m], cls == 0 ? "owner" :
+				TH_LOG(MODE_LOG, modes[m], cls == 0 ? "owner" :
 				       cls == 1 ? "group" : "other", got, want);
 		}
 	}
@@ -301,7 +306,10 @@ TEST(others_cannot_chmod_chown_or_unlink_a_region)
 	char name[64], path[128];
 	struct stat st;
 
-	REQUIRE_ROOT_AND_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
+	if (geteuid() != 0)
+		SKIP(return, "needs root to switch users");
 	/* World-writable: opening it is allowed, owning it is not. */
 	ASSERT_EQ(0, create_region(name, sizeof(name), "meddle", 0666, 0));
 	EXPECT_EQ(0, as_user(NOBODY, NOBODY, meddle, name));
@@ -331,7 +339,7 @@ TEST(others_cannot_chmod_chown_or_unlink_a_region)
 /* Reads and writes nothing but checks: 0 or the number of the failure. */
 static int read_only_paths(const char *name)
 {
-	volatile char *p = (volatile char *)BASE;
+	char *p = (char *)BASE;
 	struct uffdio_register reg = {
 		.range = { .start = BASE, .len = PAGE },
 		.mode = UFFDIO_REGISTER_MODE_MISSING,
@@ -346,7 +354,7 @@ static int read_only_paths(const char *name)
 	memset(buf, 'X', sizeof(buf));
 	if (sys_mshare(name, BASE, UNIT, O_RDONLY, 0))
 		return 1;
-	if (p[0] != PATTERN)
+	if (peek(&p[0]) != PATTERN)
 		return 2;
 	/* mprotect, mmap, munmap, madvise: refused in the range. */
 	if (mprotect((void *)BASE, PAGE, PROT_READ | PROT_WRITE) != -1 ||
@@ -425,7 +433,7 @@ static int read_only_paths(const char *name)
 			return 24;
 		close(uffd);
 	}
-	if (p[0] != PATTERN || p[DATA_SIZE - 1] != PATTERN)
+	if (peek(&p[0]) != PATTERN || peek(&p[DATA_SIZE - 1]) != PATTERN)
 		return 25;
 	return 0;
 }
@@ -434,7 +442,10 @@ TEST(read_only_sharer_cannot_write_through_its_own_calls)
 {
 	char name[64];
 
-	REQUIRE_ROOT_AND_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
+	if (geteuid() != 0)
+		SKIP(return, "needs root to switch users");
 	ASSERT_EQ(0, create_region(name, sizeof(name), "roself", 0644, 0));
 	EXPECT_EQ(0, as_user(NOBODY, NOBODY, read_only_paths, name));
 	EXPECT_EQ(0, data_intact(name));
@@ -444,7 +455,7 @@ TEST(read_only_sharer_cannot_write_through_its_own_calls)
 /* Another process writing into a sharer ------------------------------------ */
 
 /* A page of the sharer that is not in the region: the control. */
-static char private_page[PAGE] __attribute__((aligned(PAGE)));
+static alignas(PAGE) char private_page[PAGE];
 
 /*
  * From outside @pid, try ptrace POKEDATA, /proc/PID/mem and
@@ -489,6 +500,8 @@ static int stop_traced(void)
 	return raise(SIGSTOP);
 }
 
+#define TRACER_LOG "%s sharer: tracer wrote its window by %#x (1 ptrace, 2 /proc/PID/mem, 4 process_vm_writev, 8 odd errno)"
+
 /*
  * The sharer (nobody, @oflags) is traced by this root process; every
  * path must fail on the window if it is read-only and work on the private
@@ -512,8 +525,7 @@ static void tracer_writes(struct __test_metadata *_metadata, const char *name,
 	ASSERT_TRUE(WIFSTOPPED(status));
 	EXPECT_EQ(7, write_from_outside(pid, (unsigned long)private_page, true));
 	EXPECT_EQ(want_window, write_from_outside(pid, BASE, true))
-		TH_LOG("%s sharer: tracer wrote its window by %#x (1 ptrace, 2 /proc/PID/mem, 4 process_vm_writev, 8 odd errno)",
-		       oflags == O_RDWR ? "read-write" : "read-only",
+		TH_LOG(TRACER_LOG, oflags == O_RDWR ? "read-write" : "read-only",
 		       write_from_outside(pid, BASE, true));
 	/* The read path works on the window. */
 	EXPECT_EQ(oflags == O_RDWR ? 0x5858585858585858L : 0x5050505050505050L,
@@ -527,7 +539,10 @@ TEST(read_only_sharer_cannot_be_written_by_its_tracer)
 {
 	char name[64];
 
-	REQUIRE_ROOT_AND_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
+	if (geteuid() != 0)
+		SKIP(return, "needs root to switch users");
 	ASSERT_EQ(0, create_region(name, sizeof(name), "rotrace", 0666, 0));
 	tracer_writes(_metadata, name, O_RDONLY);
 	EXPECT_EQ(0, data_intact(name));
@@ -574,7 +589,10 @@ TEST(read_only_sharer_cannot_be_written_by_its_own_child)
 {
 	char name[64];
 
-	REQUIRE_ROOT_AND_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
+	if (geteuid() != 0)
+		SKIP(return, "needs root to switch users");
 	ASSERT_EQ(0, create_region(name, sizeof(name), "rochild", 0644, 0));
 	EXPECT_EQ(0, as_user(NOBODY, NOBODY, child_writes_parent, name));
 	EXPECT_EQ(0, data_intact(name));
@@ -599,7 +617,7 @@ TEST(no_execution_from_a_window)
 {
 	struct sigaction sa = { .sa_handler = on_exec_fault };
 	const char *env = getenv("MSHARE_KNOWN_BUGS");
-	volatile unsigned char *p;
+	unsigned char *p;
 	char name[64];
 	int sig;
 
@@ -611,8 +629,8 @@ TEST(no_execution_from_a_window)
 	p = mmap((void *)BASE, 2 * PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
 		 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	ASSERT_NE(MAP_FAILED, p);
-	p[0] = 0xc3;		/* ret */
-	p[PAGE] = 0xc3;
+	poke(&p[0], 0xc3);		/* ret */
+	poke(&p[PAGE], 0xc3);
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
 				0600));
 	sigaction(SIGSEGV, &sa, NULL);
@@ -623,7 +641,7 @@ TEST(no_execution_from_a_window)
 	EXPECT_EQ(SIGSEGV, sig);
 	/* An entry made by a read fault through the window. */
 	ASSERT_EQ(0, madvise((void *)(p + PAGE), PAGE, MADV_DONTNEED));
-	(void)p[PAGE];
+	(void)peek(&p[PAGE]);
 	sig = sigsetjmp(exec_jmp, 1);
 	if (!sig)
 		((void (*)(void))(p + PAGE))();
@@ -640,25 +658,23 @@ TEST(no_execution_from_a_window)
  * A witness sharer that keeps writing and checking a page of its own
  * while others die: any lost or wrong value ends it with status 1.
  */
-static pid_t start_witness(const char *name, volatile int *stop)
+static pid_t start_witness(const char *name, int *stop)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		volatile unsigned long *slot =
-			(volatile unsigned long *)(BASE + DATA_SIZE);
+		unsigned long *slot = (unsigned long *)(BASE + DATA_SIZE);
 		unsigned long n;
 
 		/* A sharer by name, not by inheritance. */
 		munmap((void *)BASE, UNIT);
 		if (sys_mshare(name, BASE, UNIT, O_RDWR, 0))
 			_exit(2);
-		for (n = 1; !*stop; n++) {
-			*slot = n;
-			if (*slot != n)
+		for (n = 1; !peek(stop); n++) {
+			poke(slot, n);
+			if (peek(slot) != n)
 				_exit(1);
-			if (((volatile char *)BASE)[(n * 97) % DATA_SIZE] !=
-			    PATTERN)
+			if (peek((char *)BASE + (n * 97) % DATA_SIZE) != PATTERN)
 				_exit(3);
 			if (!(n % 1024))
 				sched_yield();
@@ -682,16 +698,16 @@ static int reset_big(void)
 static int region_still_works(const char *name, char mark)
 {
 	/* Past the witness's word. */
-	volatile char *p = (volatile char *)(BASE + DATA_SIZE + 64);
+	char *p = (char *)(BASE + DATA_SIZE + 64);
 	pid_t pid;
 
-	p[1] = mark;
+	poke(&p[1], mark);
 	pid = fork();
 	if (pid == 0) {
 		munmap((void *)BASE, UNIT);
 		if (sys_mshare(name, BASE, UNIT, O_RDWR, 0))
 			_exit(1);
-		_exit(p[1] == mark ? 0 : 2);
+		_exit(peek(&p[1]) == mark ? 0 : 2);
 	}
 	return reap(pid);
 }
@@ -705,7 +721,7 @@ FIXTURE_TEARDOWN(slow) {}
 /* The victim: attach, say so, populate 512 MiB of the region. */
 static int populate_victim(const char *name, int ready_fd, int how)
 {
-	volatile char *big = (volatile char *)BIG_ADDR;
+	char *big = (char *)BIG_ADDR;
 	unsigned long off;
 	char c = 0;
 
@@ -718,7 +734,7 @@ static int populate_victim(const char *name, int ready_fd, int how)
 		return madvise((void *)BIG_ADDR, BIG, MADV_POPULATE_WRITE) ? 3 : 0;
 	case 1:
 		for (off = 0; off < BIG; off += PAGE)
-			big[off] = 1;
+			poke(&big[off], 1);
 		return 0;
 	default:
 		/* Faults on both sides of a remap of the same range. */
@@ -728,7 +744,7 @@ static int populate_victim(const char *name, int ready_fd, int how)
 				 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
 				 -1, 0) == MAP_FAILED)
 				return 4;
-			big[off] = 1;
+			poke(&big[off], 1);
 		}
 		return 0;
 	}
@@ -736,13 +752,16 @@ static int populate_victim(const char *name, int ready_fd, int how)
 
 TEST_F_TIMEOUT(slow, sigkill_in_the_middle_of_a_fault_leaves_others_working, 600)
 {
-	volatile int *stop;
+	int *stop;
 	pid_t witness, victim;
 	char name[64], c;
 	int round, status, ready[2], killed = 0;
 	struct timespec delay;
 
-	REQUIRE_ROOT_AND_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
+	if (geteuid() != 0)
+		SKIP(return, "needs root to switch users");
 	ASSERT_EQ(0, create_region(name, sizeof(name), "sigkill", 0600, BIG));
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_RDWR, 0));
 	stop = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
@@ -778,7 +797,7 @@ TEST_F_TIMEOUT(slow, sigkill_in_the_middle_of_a_fault_leaves_others_working, 600
 	TH_LOG("%d of %d victims killed before they finished", killed,
 	       KILL_ROUNDS);
 	EXPECT_LT(KILL_ROUNDS / 2, killed);
-	*stop = 1;
+	poke(stop, 1);
 	EXPECT_EQ(0, reap(witness));
 	EXPECT_EQ(0, munmap((void *)BASE, UNIT));
 	EXPECT_EQ(0, data_intact(name));
@@ -843,7 +862,7 @@ static int restore_console(int fd, int old_level, int *oom_reports)
 			in_report = true;
 			(*oom_reports)++;
 		}
-		for (i = 0; i < sizeof(splat_marks) / sizeof(splat_marks[0]); i++) {
+		for (i = 0; i < ARRAY_SIZE(splat_marks); i++) {
 			if (!strstr(msg, splat_marks[i]))
 				continue;
 			if (in_report && !strcmp(splat_marks[i], "Call Trace:"))
@@ -861,18 +880,18 @@ static int restore_console(int fd, int old_level, int *oom_reports)
 }
 
 struct hammer {
-	volatile int stop;
+	int stop;
 };
 
 /* The victim's second thread: faults in region pages all the time. */
 static void *hammer_region(void *arg)
 {
 	struct hammer *h = arg;
-	volatile char *big = (volatile char *)BIG_ADDR;
+	char *big = (char *)BIG_ADDR;
 	unsigned long off = 0;
 
-	while (!h->stop) {
-		big[off] = 1;
+	while (!peek(&h->stop)) {
+		poke(&big[off], 1);
 		off = (off + 17 * PAGE) % (64 * MiB);
 		if (!off)
 			madvise((void *)BIG_ADDR, 64 * MiB, MADV_DONTNEED);
@@ -905,7 +924,7 @@ static int oom_victim(const char *name)
 	}
 }
 
-static long vmstat(const char *field)
+static long vm_event(const char *field)
 {
 	char line[128];
 	size_t n = strlen(field);
@@ -924,13 +943,16 @@ static long vmstat(const char *field)
 TEST_F_TIMEOUT(slow, oom_killed_sharer_leaves_others_working, 600)
 {
 	int level, kmsg, splats, reports, fd;
-	volatile int *stop;
+	int *stop;
 	long kills_before;
 	pid_t witness, victim;
 	char name[64];
 	int status;
 
-	REQUIRE_ROOT_AND_MSHARE();
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
+	if (geteuid() != 0)
+		SKIP(return, "needs root to switch users");
 	ASSERT_EQ(0, create_region(name, sizeof(name), "oom", 0600, BIG));
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_RDWR, 0));
 	/* Neither this process nor the witness may be chosen. */
@@ -943,7 +965,7 @@ TEST_F_TIMEOUT(slow, oom_killed_sharer_leaves_others_working, 600)
 	ASSERT_NE(MAP_FAILED, stop);
 	witness = start_witness(name, stop);
 	ASSERT_LE(0, witness);
-	kills_before = vmstat("oom_kill");
+	kills_before = vm_event("oom_kill");
 
 	kmsg = quiet_console(&level);
 	ASSERT_LE(0, kmsg);
@@ -959,12 +981,12 @@ TEST_F_TIMEOUT(slow, oom_killed_sharer_leaves_others_working, 600)
 		TH_LOG("victim status %#x", status);
 	/* Without VM_EVENT_COUNTERS there is no oom_kill count. */
 	if (kills_before >= 0)
-		EXPECT_EQ(kills_before + 1, vmstat("oom_kill"));
+		EXPECT_EQ(kills_before + 1, vm_event("oom_kill"));
 	EXPECT_LE(1, reports);
 	EXPECT_EQ(0, splats);
 
 	EXPECT_EQ(0, region_still_works(name, 'o'));
-	*stop = 1;
+	poke(stop, 1);
 	EXPECT_EQ(0, reap(witness));
 	EXPECT_EQ(0, munmap((void *)BASE, UNIT));
 	EXPECT_EQ(0, data_intact(name));
