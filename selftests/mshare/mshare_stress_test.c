@@ -28,7 +28,6 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,15 +44,15 @@
 #define UNIT		(512UL << 30)
 #define BASE		(4UL << 40)	/* region r at BASE + r * UNIT */
 #define PAGE		4096UL
-#define MiB		(1UL << 20)
-#define WORDS		(PAGE / sizeof(uint64_t))
+#define MiB		(1024UL * 1024)
+#define WORDS		(PAGE / sizeof(__u64))
 
 #define NREGIONS	3
 #define MAX_PROCS	64
 /* The stable area is never remapped: lanes and shared words live there. */
 #define STABLE_PAGES	1024
 /* The churn area, in another PUD entry, is remapped all the time. */
-#define CHURN_OFFSET	(1UL << 30)
+#define CHURN_OFFSET	(1024 * MiB)
 #define CHURN_PAGES	2048
 #define CHURN_MAX_RUN	64
 /*
@@ -62,15 +61,22 @@
  */
 #define MEM_NOISE_KIB	2048
 
+/*
+ * One real load or store of a region's word each: every access is checked
+ * or may fault, so none may be elided, merged or kept in a register.
+ */
+#define peek(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define poke(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
 /* Tag layout: region 4 bits, page 12, word 9, writer 7, sequence 32. */
 #define TAG(r, pg, w, who, seq)					\
-	((uint64_t)(r) << 60 | (uint64_t)(pg) << 48 |		\
-	 (uint64_t)(w) << 39 | (uint64_t)(who) << 32 | (uint32_t)(seq))
+	((__u64)(r) << 60 | (__u64)(pg) << 48 |			\
+	 (__u64)(w) << 39 | (__u64)(who) << 32 | (__u32)(seq))
 #define TAG_REGION(t)	((unsigned int)((t) >> 60))
 #define TAG_PAGE(t)	((unsigned int)((t) >> 48) & 0xfff)
 #define TAG_WORD(t)	((unsigned int)((t) >> 39) & 0x1ff)
 #define TAG_WRITER(t)	((unsigned int)((t) >> 32) & 0x7f)
-#define TAG_SEQ(t)	((uint32_t)(t))
+#define TAG_SEQ(t)	((__u32)(t))
 
 enum op {
 	OP_ATTACH, OP_DETACH, OP_TOUCH, OP_WRITE_VERIFY, OP_CHURN,
@@ -79,8 +85,8 @@ enum op {
 
 /* Shared by every process of the test, outside the regions. */
 struct ledger {
-	uint64_t seq[MAX_PROCS];	/* last sequence number issued */
-	uint64_t lane[MAX_PROCS][NREGIONS][STABLE_PAGES];
+	__u64 seq[MAX_PROCS];	/* last sequence number issued */
+	__u64 lane[MAX_PROCS][NREGIONS][STABLE_PAGES];
 	long cycles_left[MAX_PROCS];
 	unsigned long incarnation[MAX_PROCS];
 	unsigned long ops[NR_OPS];
@@ -126,21 +132,20 @@ static inline unsigned long region_base(int r)
 	return BASE + r * UNIT;
 }
 
-static inline volatile uint64_t *stable_word(int r, int page, int word)
+static inline __u64 *stable_word(int r, int page, int word)
 {
-	return (volatile uint64_t *)(region_base(r) + page * PAGE) + word;
+	return (__u64 *)(region_base(r) + page * PAGE) + word;
 }
 
-static inline volatile uint64_t *churn_word(int r, int page, int word)
+static inline __u64 *churn_word(int r, int page, int word)
 {
-	return (volatile uint64_t *)(region_base(r) + CHURN_OFFSET +
-				     page * PAGE) + word;
+	return (__u64 *)(region_base(r) + CHURN_OFFSET + page * PAGE) + word;
 }
 
 /* xorshift64*: each process its own stream, derived from the seed. */
-static uint64_t rng_state;
+static __u64 rng_state;
 
-static uint64_t rnd(void)
+static __u64 rnd(void)
 {
 	rng_state ^= rng_state >> 12;
 	rng_state ^= rng_state << 25;
@@ -154,8 +159,7 @@ static unsigned int below(unsigned int n)
 }
 
 /* Record the first failure for the supervisor and stop this process. */
-static void __attribute__((format(printf, 1, 2), noreturn))
-fail(const char *fmt, ...)
+static __noreturn __printf(1, 2) void fail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -168,11 +172,14 @@ fail(const char *fmt, ...)
 	_exit(1);
 }
 
+/* How check_value()'s failures begin. */
+#define HOLDS "%s: region %d page %d word %d holds %#llx"
+
 /*
  * Is @v a value some process wrote at (@r, @page, @word)?  0 is a page
  * nobody wrote yet.  @lane_owner >= 0: only that writer may write there.
  */
-static void check_value(uint64_t v, int r, int page, int word, int lane_owner,
+static void check_value(__u64 v, int r, int page, int word, int lane_owner,
 			const char *what)
 {
 	unsigned int who;
@@ -183,49 +190,58 @@ static void check_value(uint64_t v, int r, int page, int word, int lane_owner,
 	who = TAG_WRITER(v);
 	if (TAG_REGION(v) != (unsigned int)r || TAG_PAGE(v) != (unsigned int)page ||
 	    TAG_WORD(v) != (unsigned int)word)
-		fail("%s: region %d page %d word %d holds %#llx, written for region %u page %u word %u (foreign data)",
+		fail(HOLDS ", written for region %u page %u word %u (foreign data)",
 		     what, r, page, word, (unsigned long long)v, TAG_REGION(v),
 		     TAG_PAGE(v), TAG_WORD(v));
 	if (who >= (unsigned int)nprocs ||
 	    (lane_owner >= 0 && who != (unsigned int)lane_owner))
-		fail("%s: region %d page %d word %d holds %#llx from writer %u, who never writes there",
+		fail(HOLDS " from writer %u, who never writes there",
 		     what, r, page, word, (unsigned long long)v, who);
 	if (!TAG_SEQ(v) ||
 	    TAG_SEQ(v) > __atomic_load_n(&ledger->seq[who], __ATOMIC_ACQUIRE))
-		fail("%s: region %d page %d word %d holds %#llx: writer %u never issued sequence %u",
+		fail(HOLDS ": writer %u never issued sequence %u",
 		     what, r, page, word, (unsigned long long)v, who, TAG_SEQ(v));
 }
 
 /* A new tag from writer @me, announced in the ledger before it is used. */
-static uint64_t next_tag(int me, int r, int page, int word)
+static __u64 next_tag(int me, int r, int page, int word)
 {
-	uint64_t seq = __atomic_add_fetch(&ledger->seq[me], 1, __ATOMIC_RELEASE);
+	__u64 seq = __atomic_add_fetch(&ledger->seq[me], 1, __ATOMIC_RELEASE);
 
 	return TAG(r, page, word, me, seq);
 }
 
 static sigjmp_buf fault_jmp;
-static volatile sig_atomic_t guarded;
+/* Set around a GUARDED() access; on_fault() reads it. */
+static int guarded;
 
 static void on_fault(int sig)
 {
-	if (!guarded) {
+	if (!peek(&guarded)) {
 		signal(sig, SIG_DFL);
 		return;		/* re-raised by the faulting instruction */
 	}
 	siglongjmp(fault_jmp, sig);
 }
 
-/* Access that may meet a hole (SIGBUS) or a protected page (SIGSEGV). */
-#define GUARDED(sig, stmt)						\
-	do {								\
-		guarded = 1;						\
-		(sig) = sigsetjmp(fault_jmp, 0);			\
-		if (!(sig)) {						\
-			stmt;						\
-		}							\
-		guarded = 0;						\
-	} while (0)
+/*
+ * Runs @stmt, an access that may meet a hole (SIGBUS) or a protected page
+ * (SIGSEGV): the signal it raised, or 0.  The signal fences keep the flag's
+ * stores on their side of the access, as seen by the handler.
+ */
+#define GUARDED(stmt) ({						\
+	int __sig;							\
+									\
+	poke(&guarded, 1);						\
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);			\
+	__sig = sigsetjmp(fault_jmp, 0);				\
+	if (!__sig) {							\
+		stmt;							\
+	}								\
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);			\
+	poke(&guarded, 0);						\
+	__sig;								\
+})
 
 static void install_fault_handlers(void)
 {
@@ -244,19 +260,20 @@ static bool writable(int r)
 	return attached[r] == O_RDWR + 1;
 }
 
+#define LANE_LOST "%s: writer %d's lane in region %d page %d holds %#llx, it last wrote %#llx (lost or stale write)"
+
 /* The lane of @me in region @r holds exactly what @me last wrote. */
 static void verify_lane(int me, int r, const char *when)
 {
 	int page;
 
 	for (page = 0; page < STABLE_PAGES; page++) {
-		uint64_t v = *stable_word(r, page, me);
-		uint64_t want = ledger->lane[me][r][page];
+		__u64 v = peek(stable_word(r, page, me));
+		__u64 want = ledger->lane[me][r][page];
 
 		__atomic_fetch_add(&ledger->checked, 1, __ATOMIC_RELAXED);
 		if (v != want)
-			fail("%s: writer %d's lane in region %d page %d holds %#llx, it last wrote %#llx (lost or stale write)",
-			     when, me, r, page, (unsigned long long)v,
+			fail(LANE_LOST, when, me, r, page, (unsigned long long)v,
 			     (unsigned long long)want);
 	}
 }
@@ -307,19 +324,19 @@ static void do_touch(int me)
 	for (i = 0; i < 8; i++) {
 		int page = below(STABLE_PAGES), word = below(WORDS);
 
-		check_value(*stable_word(r, page, word), r, page, word,
+		check_value(peek(stable_word(r, page, word)), r, page, word,
 			    word < MAX_PROCS ? word : -1, "touch");
 	}
 	i = below(STABLE_PAGES);
-	if (*stable_word(r, i, me) != ledger->lane[me][r][i])
+	if (peek(stable_word(r, i, me)) != ledger->lane[me][r][i])
 		fail("touch: writer %d's lane in region %d page %d holds %#llx, not %#llx",
-		     me, r, i, (unsigned long long)*stable_word(r, i, me),
+		     me, r, i, (unsigned long long)peek(stable_word(r, i, me)),
 		     (unsigned long long)ledger->lane[me][r][i]);
 	for (i = 0; i < 4; i++) {
 		int page = below(CHURN_PAGES), word = below(WORDS);
-		uint64_t v = 0;
+		__u64 v = 0;
 
-		GUARDED(sig, v = *churn_word(r, page, word));
+		sig = GUARDED(v = peek(churn_word(r, page, word)));
 		if (sig == SIGBUS)
 			__atomic_fetch_add(&ledger->bus_seen, 1, __ATOMIC_RELAXED);
 		else if (sig == SIGSEGV)
@@ -333,7 +350,7 @@ static void do_touch(int me)
 static void do_write_verify(int me)
 {
 	int r = random_attached(), page, word, sig;
-	uint64_t v;
+	__u64 v;
 
 	if (r < 0)
 		return;
@@ -341,23 +358,23 @@ static void do_write_verify(int me)
 	if (!writable(r)) {
 		/* Writing back the same value: harmless if it wrongly works. */
 		v = ledger->lane[me][r][page];
-		GUARDED(sig, *stable_word(r, page, me) = v);
+		sig = GUARDED(poke(stable_word(r, page, me), v));
 		if (sig != SIGSEGV)
 			fail("read-only sharer wrote region %d page %d (signal %d)",
 			     r, page, sig);
 		return;
 	}
 	v = next_tag(me, r, page, me);
-	*stable_word(r, page, me) = v;
+	poke(stable_word(r, page, me), v);
 	ledger->lane[me][r][page] = v;
-	if (*stable_word(r, page, me) != v)
-		fail("write-verify: region %d page %d lane %d reads %#llx right after writing %#llx",
-		     r, page, me, (unsigned long long)*stable_word(r, page, me),
+	if (peek(stable_word(r, page, me)) != v)
+		fail("write-verify: region %d page %d lane %d reads %#llx after writing %#llx",
+		     r, page, me, (unsigned long long)peek(stable_word(r, page, me)),
 		     (unsigned long long)v);
 	/* A shared word: anyone may overwrite it, but only with a tag. */
 	word = MAX_PROCS + below(WORDS - MAX_PROCS);
-	*stable_word(r, page, word) = next_tag(me, r, page, word);
-	check_value(*stable_word(r, page, word), r, page, word, -1,
+	poke(stable_word(r, page, word), next_tag(me, r, page, word));
+	check_value(peek(stable_word(r, page, word)), r, page, word, -1,
 		    "shared word");
 }
 
@@ -417,9 +434,9 @@ static void do_churn_write(int me)
 		return;
 	for (i = 0; i < 4; i++) {
 		int page = below(CHURN_PAGES), word = below(WORDS);
-		uint64_t v = next_tag(me, r, STABLE_PAGES + page, word);
+		__u64 v = next_tag(me, r, STABLE_PAGES + page, word);
 
-		GUARDED(sig, *churn_word(r, page, word) = v);
+		sig = GUARDED(poke(churn_word(r, page, word), v));
 		if (sig == SIGBUS)
 			__atomic_fetch_add(&ledger->bus_seen, 1, __ATOMIC_RELAXED);
 		else if (sig == SIGSEGV)
@@ -576,15 +593,20 @@ static bool supervise(void)
 
 /* Measurements ---------------------------------------------------------- */
 
-static void write_file(const char *path, const char *text)
+/*
+ * Best effort: callers go on if it fails, and the figures then carry more
+ * noise.  0 on success.
+ */
+static int write_file(const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY);
+	int fd = open(path, O_WRONLY), ret = -1;
 
-	if (fd >= 0) {
-		if (write(fd, text, strlen(text)) < 0)
-			/* best effort: the figures then carry more noise */;
-		close(fd);
-	}
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, strlen(text)) == (ssize_t)strlen(text))
+		ret = 0;
+	close(fd);
+	return ret;
 }
 
 /* A /proc/meminfo field in KiB, with per-CPU deltas folded. */
@@ -801,7 +823,7 @@ static void verify_everything(void)
 			verify_lane(me, r, "at the end");
 		for (page = 0; page < STABLE_PAGES; page++)
 			for (word = 0; word < (int)WORDS; word++)
-				check_value(*stable_word(r, page, word), r, page,
+				check_value(peek(stable_word(r, page, word)), r, page,
 					    word, word < MAX_PROCS ? word : -1,
 					    "final scan");
 		munmap((void *)region_base(r), UNIT);
@@ -868,13 +890,15 @@ TEST_F_TIMEOUT(stress, random_cycles_lose_nothing_and_leave_nothing, 3600)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (!ok)
 		TH_LOG("FAILED: %s", ledger->failure);
-	TH_LOG("%.1f s: attach %lu (%lu read-only), detach %lu, touch %lu, write-verify %lu, remap %lu, churn-write %lu, fork %lu, exit %lu; %lu words verified; %lu SIGBUS, %lu SIGSEGV in the churn area",
+	TH_LOG("%.1f s: attach %lu (%lu read-only), detach %lu, touch %lu, write-verify %lu,",
 	       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
 	       ledger->ops[OP_ATTACH], ledger->ro_attaches,
 	       ledger->ops[OP_DETACH], ledger->ops[OP_TOUCH],
-	       ledger->ops[OP_WRITE_VERIFY], ledger->ops[OP_CHURN],
-	       ledger->ops[OP_CHURN_WRITE], ledger->ops[OP_FORK],
-	       ledger->ops[OP_EXIT], ledger->checked, ledger->bus_seen,
+	       ledger->ops[OP_WRITE_VERIFY]);
+	TH_LOG("remap %lu, churn-write %lu, fork %lu, exit %lu; %lu words verified;",
+	       ledger->ops[OP_CHURN], ledger->ops[OP_CHURN_WRITE],
+	       ledger->ops[OP_FORK], ledger->ops[OP_EXIT], ledger->checked);
+	TH_LOG("%lu SIGBUS, %lu SIGSEGV in the churn area", ledger->bus_seen,
 	       ledger->segv_seen);
 	EXPECT_TRUE(ok);
 
@@ -894,10 +918,10 @@ TEST_F_TIMEOUT(stress, random_cycles_lose_nothing_and_leave_nothing, 3600)
 	for (r = 0; r < NREGIONS; r++)
 		EXPECT_EQ(0, sys_mshare_unlink(names[r]));
 	snapshot_after(&after, &base);
-	TH_LOG("regions alive, no sharer: %d entries, PageTables %ld kB, free %ld kB, %ld mm_structs",
+	TH_LOG("unshared regions: %d entries, PageTables %ld kB, free %ld kB, %ld mm_structs",
 	       during.entries, during.page_tables, during.mem_free,
 	       during.mm_structs);
-	TH_LOG("after unlinking: %d entries, PageTables %ld kB, free %ld kB (%+ld kB), %ld mm_structs",
+	TH_LOG("after unlink: %d entries, PageTables %ld kB, free %ld kB (%+ld kB), %ld mm_structs",
 	       after.entries, after.page_tables, after.mem_free,
 	       after.mem_free - base.mem_free, after.mm_structs);
 	/* The regions hold memory: losing one would show in MemFree. */
