@@ -31,7 +31,6 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +63,7 @@
 
 #define UNIT		(512UL << 30)
 #define PAGE		4096UL
-#define MiB		(1UL << 20)
+#define MiB		(1024UL * 1024)
 #define SLOT(i)		((4UL + (i)) * UNIT)	/* 2 TiB, 2.5 TiB, 3 TiB */
 #define NSLOTS		3
 #define SPACE_START	(SLOT(0) - UNIT)
@@ -77,35 +76,34 @@
 #define RESET_EVERY	2000		/* detach and unlink all: bounds memory */
 
 /* Sets of outcomes: bit 0 success, bit e errno e. */
-typedef unsigned __int128 outcomes;
-#define OK		((outcomes)1)
-#define E(e)		((outcomes)1 << (e))
+#define OK		((__uint128_t)1)
+#define E(e)		((__uint128_t)1 << (e))
 
-static const outcomes mshare_errnos = E(EINVAL) | E(EEXIST) | E(ENOENT) |
+static const __uint128_t mshare_errnos = E(EINVAL) | E(EEXIST) | E(ENOENT) |
 	E(EACCES) | E(ENAMETOOLONG) | E(EFAULT) | E(EBUSY) | E(ENOMEM);
-static const outcomes unlink_errnos = E(EINVAL) | E(ENOENT) | E(EPERM) |
+static const __uint128_t unlink_errnos = E(EINVAL) | E(ENOENT) | E(EPERM) |
 	E(ENAMETOOLONG) | E(EFAULT);
 /* mmap(2), plus EACCES in a read-only window (docs/mshare.md). */
-static const outcomes mmap_errnos = E(EACCES) | E(EAGAIN) | E(EBADF) |
+static const __uint128_t mmap_errnos = E(EACCES) | E(EAGAIN) | E(EBADF) |
 	E(EEXIST) | E(EINVAL) | E(ENFILE) | E(ENODEV) | E(ENOMEM) |
 	E(EOVERFLOW) | E(EPERM) | E(ETXTBSY) | E(EOPNOTSUPP);
-static const outcomes munmap_errnos = E(EINVAL) | E(ENOMEM) | E(EACCES);
-static const outcomes mprotect_errnos = E(EACCES) | E(EINVAL) | E(ENOMEM);
-static const outcomes madvise_errnos = E(EACCES) | E(EAGAIN) | E(EBADF) |
+static const __uint128_t munmap_errnos = E(EINVAL) | E(ENOMEM) | E(EACCES);
+static const __uint128_t mprotect_errnos = E(EACCES) | E(EINVAL) | E(ENOMEM);
+static const __uint128_t madvise_errnos = E(EACCES) | E(EAGAIN) | E(EBADF) |
 	E(EFAULT) | E(EINVAL) | E(EIO) | E(ENOMEM) | E(EPERM);
-static const outcomes mremap_errnos = E(EAGAIN) | E(EFAULT) | E(EINVAL) |
+static const __uint128_t mremap_errnos = E(EAGAIN) | E(EFAULT) | E(EINVAL) |
 	E(ENOMEM);
-static const outcomes open_errnos = E(EACCES) | E(EEXIST) | E(EINVAL) |
+static const __uint128_t open_errnos = E(EACCES) | E(EEXIST) | E(EINVAL) |
 	E(EISDIR) | E(ENOENT) | E(ENOTDIR) | E(EPERM) | E(ENAMETOOLONG) |
 	E(EFAULT) | E(EROFS) | E(ENXIO) | E(EOPNOTSUPP);
-static const outcomes rw_errnos = E(EBADF) | E(EFAULT) | E(EINVAL) |
+static const __uint128_t rw_errnos = E(EBADF) | E(EFAULT) | E(EINVAL) |
 	E(EIO) | E(EISDIR) | E(EAGAIN);
-static const outcomes attr_errnos = E(EPERM) | E(EACCES) | E(EINVAL) |
+static const __uint128_t attr_errnos = E(EPERM) | E(EACCES) | E(EINVAL) |
 	E(ENOENT) | E(EROFS) | E(EBADF);
-static const outcomes pvm_errnos = E(EFAULT) | E(EINVAL) | E(ENOMEM) |
+static const __uint128_t pvm_errnos = E(EFAULT) | E(EINVAL) | E(ENOMEM) |
 	E(EPERM) | E(ESRCH);
 
-enum op {
+enum fuzz_op {
 	OP_MSHARE, OP_UNLINK, OP_FILE, OP_MMAP, OP_MUNMAP, OP_MPROTECT,
 	OP_MADVISE, OP_MREMAP, OP_TOUCH, OP_GUP, OP_FORK, OP_FORK_SIGNALLED,
 	OP_SUICIDE, NR_OPS
@@ -137,12 +135,12 @@ struct shared {
 };
 
 struct fuzz {
-	uint64_t rng;
+	__u64 rng;
 	unsigned long done, ops;
 	bool deterministic;	/* no asynchronous signals: replayable */
 	bool child;
 	uid_t uid;
-	uint64_t trace;		/* hash of what was called and what came back */
+	__u64 trace;		/* hash of what was called and what came back */
 	struct shared *sh;
 	char names[NNAMES][NAME_MAX + 1];
 	char long_name[NAME_MAX + 1];	/* exactly NAME_MAX: valid */
@@ -184,10 +182,10 @@ static bool mshare_present(void)
 
 /* Randomness ----------------------------------------------------------- */
 
-static uint64_t rnd(struct fuzz *fz)
+static __u64 rnd(struct fuzz *fz)
 {
 	/* splitmix64: any seed, 0 included, gives a good stream. */
-	uint64_t z = (fz->rng += 0x9e3779b97f4a7c15ULL);
+	__u64 z = (fz->rng += 0x9e3779b97f4a7c15ULL);
 
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -204,17 +202,14 @@ static bool chance(struct fuzz *fz, unsigned int percent)
 	return below(fz, 100) < percent;
 }
 
-static void hash(struct fuzz *fz, uint64_t v)
+static void hash(struct fuzz *fz, __u64 v)
 {
 	fz->trace = (fz->trace ^ v) * 0x100000001b3ULL;
 }
 
 /* Reporting ------------------------------------------------------------ */
 
-static void note(struct fuzz *fz, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void note(struct fuzz *fz, const char *fmt, ...)
+static __printf(2, 3) void note(struct fuzz *fz, const char *fmt, ...)
 {
 	char *line = fz->recent[fz->nrecent++ % 8];
 	int n = snprintf(line, 200, "%s[%lu] ", fz->child ? "child " : "",
@@ -238,22 +233,19 @@ static const char *outcome_name(int outcome)
 	return text;
 }
 
-static void describe_set(outcomes set, char *buf, size_t len)
+static void describe_set(__uint128_t set, char *buf, size_t len)
 {
 	size_t n = 0;
 	int e;
 
 	buf[0] = '\0';
 	for (e = 0; e < 128 && n < len; e++)
-		if (set & ((outcomes)1 << e))
+		if (set & ((__uint128_t)1 << e))
 			n += snprintf(buf + n, len - n, "%s%s", n ? " " : "",
 				      e ? strerrorname_np(e) ?: "?" : "success");
 }
 
-static void failed(struct fuzz *fz, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void failed(struct fuzz *fz, const char *fmt, ...)
+static __printf(2, 3) void failed(struct fuzz *fz, const char *fmt, ...)
 {
 	unsigned int i, first;
 	va_list ap;
@@ -270,12 +262,14 @@ static void failed(struct fuzz *fz, const char *fmt, ...)
 	fflush(stdout);
 }
 
-/* Checks @outcome (0 or an errno) of the call last noted against the
- * documented set for the call and the exact set the state predicts. */
-static void check(struct fuzz *fz, enum op op, int outcome, outcomes documented,
-		  outcomes expected)
+/*
+ * Checks @outcome (0 or an errno) of the call last noted against the
+ * documented set for the call and the exact set the state predicts.
+ */
+static void check(struct fuzz *fz, enum fuzz_op op, int outcome, __uint128_t documented,
+		  __uint128_t expected)
 {
-	outcomes bit = outcome < 128 ? (outcomes)1 << outcome : 0;
+	__uint128_t bit = outcome < 128 ? (__uint128_t)1 << outcome : 0;
 	char want[256];
 
 	__atomic_fetch_add(&fz->sh->calls[op], 1, __ATOMIC_RELAXED);
@@ -386,7 +380,7 @@ static bool refused_flags(const char *flags)
 					       "mm", "um", "uw", "ui" };
 	unsigned int i;
 
-	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(refused); i++) {
 		const char *p = flags;
 		size_t n = strlen(refused[i]);
 
@@ -435,30 +429,47 @@ struct name {
 	int pool;		/* NK_POOL, NK_IN_WINDOW: which name */
 	const char *ptr;
 	const char *text;	/* what it says, for ours */
-	outcomes defect;	/* the errno its defect gives, 0 if valid */
+	__uint128_t defect;	/* the errno its defect gives, 0 if valid */
 };
 
 static sigjmp_buf fault_jmp;
-static volatile sig_atomic_t guarded;
+/* Set around a GUARDED() access; on_fault() reads it. */
+static int guarded;
+
+/*
+ * One real load or store each, where it is written: what the access does
+ * (fault or not, the value) is what is checked.
+ */
+#define peek(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define poke(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 static void on_fault(int sig)
 {
-	if (!guarded) {
+	if (!peek(&guarded)) {
 		signal(sig, SIG_DFL);
 		return;
 	}
 	siglongjmp(fault_jmp, sig);
 }
 
-#define GUARDED(sig, stmt)						\
-	do {								\
-		guarded = 1;						\
-		(sig) = sigsetjmp(fault_jmp, 0);			\
-		if (!(sig)) {						\
-			stmt;						\
-		}							\
-		guarded = 0;						\
-	} while (0)
+/*
+ * Runs @stmt, accesses that may fault: the signal they raised, or 0.  The
+ * signal fences keep the flag's stores on their side of the accesses, as
+ * seen by the handler.
+ */
+#define GUARDED(stmt) ({						\
+	int __sig;							\
+									\
+	poke(&guarded, 1);						\
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);			\
+	__sig = sigsetjmp(fault_jmp, 0);				\
+	if (!__sig) {							\
+		stmt;							\
+	}								\
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);			\
+	poke(&guarded, 0);						\
+	__sig;								\
+})
 
 /* Copies @text into a writable window; NULL if it did not land there. */
 static const char *name_in_window(struct fuzz *fz, const char *text)
@@ -473,7 +484,7 @@ static const char *name_in_window(struct fuzz *fz, const char *text)
 			continue;
 		dst = (char *)(maps.m[i].start + below(fz, TOUCH_SPAN / PAGE) *
 			       PAGE + PAGE - strlen(text) - 1);
-		GUARDED(sig, strcpy(dst, text));
+		sig = GUARDED(memcpy(dst, text, strlen(text) + 1));
 		if (!sig && !strcmp(dst, text))
 			return dst;
 	}
@@ -495,7 +506,8 @@ static void pick_name(struct fuzz *fz, struct name *nm)
 		   (enum name_kind)(1 + below(fz, NK_IN_WINDOW - 1));
 	switch (nm->kind) {
 	case NK_POOL:
-		nm->ptr = nm->text = fz->names[nm->pool];
+		nm->text = fz->names[nm->pool];
+		nm->ptr = nm->text;
 		break;
 	case NK_IN_WINDOW:
 		nm->text = fz->names[nm->pool];
@@ -506,7 +518,8 @@ static void pick_name(struct fuzz *fz, struct name *nm)
 		}
 		break;
 	case NK_LONG:
-		nm->ptr = nm->text = fz->long_name;
+		nm->text = fz->long_name;
+		nm->ptr = nm->text;
 		break;
 	case NK_TOO_LONG:
 		nm->ptr = fz->too_long;
@@ -520,7 +533,8 @@ static void pick_name(struct fuzz *fz, struct name *nm)
 		nm->defect = E(EINVAL);
 		break;
 	case NK_INFO:
-		nm->ptr = nm->text = fixed[nm->kind];
+		nm->text = fixed[nm->kind];
+		nm->ptr = nm->text;
 		break;
 	case NK_NULL:
 		nm->ptr = NULL;
@@ -736,7 +750,7 @@ static void do_mshare(struct fuzz *fz)
 	unsigned long addr = pick_region_addr(fz), len = pick_region_len(fz);
 	int oflags = pick_oflags(fz), acc = oflags & O_ACCMODE, outcome;
 	mode_t mode = pick_mode(fz);
-	outcomes expected = 0, defects = 0;
+	__uint128_t expected = 0, defects = 0;
 	struct entry en;
 	static struct maps maps;
 	struct name nm;
@@ -758,8 +772,10 @@ static void do_mshare(struct fuzz *fz)
 		bool busy = false, refused = false;
 
 		look_up(nm.text, &en);
-		/* Often the arguments that can work: the region's own range,
-		 * or a free slot to create in. */
+		/*
+		 * Often the arguments that can work: the region's own range,
+		 * or a free slot to create in.
+		 */
 		if (en.exists && en.readable && chance(fz, 60)) {
 			addr = en.info.start;
 			len = en.info.size;
@@ -788,17 +804,17 @@ static void do_mshare(struct fuzz *fz)
 		}
 		if (addr != SLOT(0) + UNIT / 2 && busy && !refused)
 			refused = range_has_refused_mapping(addr, end);
-		if (addr == SLOT(0) + UNIT / 2)
+		if (addr == SLOT(0) + UNIT / 2) {
 			expected = E(EINVAL);
-		else if (nm.kind == NK_INFO)
+		} else if (nm.kind == NK_INFO) {
 			/* Not a region: no attach, no create. */
 			expected = E(EINVAL) | E(EEXIST) | E(EACCES);
-		else if (en.exists && (oflags & (O_CREAT | O_EXCL)) ==
-					      (O_CREAT | O_EXCL))
+		} else if (en.exists && (oflags & (O_CREAT | O_EXCL)) ==
+					      (O_CREAT | O_EXCL)) {
 			expected = E(EEXIST);
-		else if (en.exists && !en.readable && fz->uid)
+		} else if (en.exists && !en.readable && fz->uid) {
 			expected = E(EACCES);
-		else if (en.exists) {
+		} else if (en.exists) {
 			if (!permitted(fz, &en.st, acc == O_RDWR ? 6 : 4))
 				expected |= E(EACCES);
 			if (en.info.start != addr || en.info.size != len)
@@ -830,7 +846,7 @@ static void do_mshare(struct fuzz *fz)
 
 static void do_unlink(struct fuzz *fz)
 {
-	outcomes expected = 0;
+	__uint128_t expected = 0;
 	struct entry en;
 	struct name nm;
 	int outcome;
@@ -862,7 +878,7 @@ static void do_file(struct fuzz *fz)
 	const char *text;
 	struct entry en;
 	int fd, flags, outcome, which = below(fz, 10);
-	outcomes expected = 0;
+	__uint128_t expected = 0;
 	ssize_t n;
 
 	text = which < 7 ? fz->names[below(fz, NNAMES)] :
@@ -950,8 +966,8 @@ static int pick_prot(struct fuzz *fz)
  * windows: EINVAL across a window's edge, EACCES inside a read-only one;
  * 0 if the windows do not decide it.
  */
-static outcomes window_rule(const struct maps *maps, unsigned long addr,
-			    unsigned long end, bool whole_detaches)
+static __uint128_t window_rule(const struct maps *maps, unsigned long addr,
+			       unsigned long end, bool whole_detaches)
 {
 	const struct mapping *w;
 	int i;
@@ -984,7 +1000,7 @@ static void do_mmap(struct fuzz *fz)
 				      MAP_NONBLOCK };
 	unsigned long addr, len, end;
 	int flags, prot = pick_prot(fz), fd = -1, outcome, i;
-	outcomes expected = 0;
+	__uint128_t expected = 0;
 	static struct maps maps;
 	void *p;
 
@@ -1053,7 +1069,7 @@ static void do_mmap(struct fuzz *fz)
 static void do_munmap(struct fuzz *fz)
 {
 	unsigned long addr, len, end;
-	outcomes expected;
+	__uint128_t expected;
 	static struct maps maps;
 	int outcome;
 
@@ -1085,7 +1101,7 @@ static void do_mprotect(struct fuzz *fz)
 {
 	unsigned long addr, len, end;
 	int prot = pick_prot(fz), outcome;
-	outcomes expected;
+	__uint128_t expected;
 	static struct maps maps;
 
 	read_maps(&maps);
@@ -1124,8 +1140,8 @@ static void do_madvise(struct fuzz *fz)
 		MADV_POPULATE_WRITE, MADV_DONTNEED_LOCKED, MADV_COLLAPSE, 1234,
 	};
 	unsigned long addr, len, end;
-	int adv = advice[below(fz, sizeof(advice) / sizeof(advice[0]))];
-	outcomes expected = 0;
+	int adv = advice[below(fz, ARRAY_SIZE(advice))];
+	__uint128_t expected = 0;
 	static struct maps maps;
 	int outcome;
 
@@ -1159,7 +1175,7 @@ static void do_mremap(struct fuzz *fz)
 {
 	unsigned long addr, len, new_addr, new_len, end, before;
 	int flags = 0, outcome, i;
-	outcomes expected = 0;
+	__uint128_t expected = 0;
 	static struct maps maps;
 	void *p;
 
@@ -1241,7 +1257,7 @@ static void do_mremap(struct fuzz *fz)
 static void do_touch(struct fuzz *fz)
 {
 	const struct mapping *w = NULL;
-	volatile unsigned char *p;
+	unsigned char *p;
 	static struct maps maps;
 	unsigned char v = 1 + below(fz, 255), seen = 0;
 	int i, n = 0, sig;
@@ -1253,20 +1269,20 @@ static void do_touch(struct fuzz *fz)
 			w = &maps.m[i];
 	if (!w)
 		return;
-	p = (volatile unsigned char *)(w->start + below(fz, TOUCH_SPAN));
+	p = (unsigned char *)(w->start + below(fz, TOUCH_SPAN));
 	if (chance(fz, 5))
-		p = (volatile unsigned char *)(w->end - 1);
+		p = (unsigned char *)(w->end - 1);
 	note(fz, "%s %p in %s window %s", store ? "store" : "load", p,
 	     w->writable ? "read-write" : "read-only", w->name);
 	if (store) {
-		GUARDED(sig, *p = v; seen = *p);
+		sig = GUARDED(poke(p, v); seen = peek(p));
 		if (!w->writable && sig != SIGSEGV)
 			failed(fz, "a store to read-only window %s at %p raised %d, not SIGSEGV",
 			       w->name, p, sig);
 		else if (!sig && seen != v)
 			failed(fz, "stored %u at %p, loaded %u", v, p, seen);
 	} else {
-		GUARDED(sig, seen = *p);
+		sig = GUARDED(seen = peek(p));
 	}
 	(void)seen;
 	if (sig && sig != SIGSEGV && sig != SIGBUS)
@@ -1286,7 +1302,7 @@ static void do_gup(struct fuzz *fz)
 	struct iovec local = { buf, 0 }, remote;
 	unsigned long addr, len = 1 + below(fz, 2 * PAGE);
 	int i, n = 0, how = below(fz, 4), outcome, fd;
-	outcomes expected = 0;
+	__uint128_t expected = 0;
 	ssize_t ret;
 
 	read_maps(&maps);
@@ -1354,7 +1370,7 @@ static void install_handlers(void)
 /* A child: a sharer of every window by inheritance. */
 static pid_t fork_child(struct fuzz *fz, unsigned long ops, bool as_nobody)
 {
-	uint64_t child_rng = rnd(fz);
+	__u64 child_rng = rnd(fz);
 	pid_t pid;
 
 	fflush(stdout);
@@ -1622,8 +1638,9 @@ TEST_F_TIMEOUT(fuzz, random_calls_get_documented_results, 3600)
 
 	if (!mshare_present())
 		SKIP(return, "kernel without mshare");
-	printf("# seed: %lu\n# ops: %lu\n# replay: mshare_fuzz_test --seed %lu --ops %lu (or MSHARE_FUZZ_SEED=%lu MSHARE_FUZZ_OPS=%lu)\n",
-	       opt_seed, opt_ops, opt_seed, opt_ops, opt_seed, opt_ops);
+	printf("# seed: %lu\n# ops: %lu\n", opt_seed, opt_ops);
+	printf("# replay: mshare_fuzz_test --seed %lu --ops %lu", opt_seed, opt_ops);
+	printf(" (or MSHARE_FUZZ_SEED=%lu MSHARE_FUZZ_OPS=%lu)\n", opt_seed, opt_ops);
 	fflush(stdout);
 	before = msharefs_entries();
 	sh = new_shared();
@@ -1664,12 +1681,12 @@ TEST_F_TIMEOUT(fuzz, random_calls_get_documented_results, 3600)
 }
 
 /* The trace hash of @ops deterministic operations from @seed. */
-static uint64_t replay(unsigned long seed, unsigned long ops,
-		       unsigned long *failures)
+static __u64 replay(unsigned long seed, unsigned long ops,
+		    unsigned long *failures)
 {
 	struct shared *sh = new_shared();
 	int fds[2], status;
-	uint64_t trace = 0;
+	__u64 trace = 0;
 	pid_t pid;
 
 	if (!sh || pipe(fds))
@@ -1698,7 +1715,7 @@ static uint64_t replay(unsigned long seed, unsigned long ops,
 TEST_F_TIMEOUT(fuzz, a_seed_replays_the_same_sequence, 600)
 {
 	unsigned long failures = 0;
-	uint64_t first, again, other;
+	__u64 first, again, other;
 
 	if (!mshare_present())
 		SKIP(return, "kernel without mshare");
