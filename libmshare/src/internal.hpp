@@ -146,8 +146,8 @@ int map_exact(std::uintptr_t address, std::size_t length, int prot, int flags,
 
 // Calls try_at(candidate) for candidates in the library's address arena,
 // starting from a hash of the name, until it returns 0; returns the
-// address used. try_at returns 0, EEXIST (try the next one) or another
-// errno (thrown).
+// address used. try_at returns 0, EEXIST or EACCES (try the next one) or
+// another errno (thrown).
 template <typename TryAt>
 std::uintptr_t place_in_arena(std::string_view name, Backend backend,
                               std::size_t slot, TryAt&& try_at);
@@ -211,7 +211,9 @@ std::uintptr_t place_in_arena(std::string_view name, Backend backend,
   for (std::uintptr_t candidate : arena_candidates(name, slot)) {
     int error = try_at(candidate);
     if (error == 0) return candidate;
-    if (error != EEXIST)
+    // EEXIST: something is mapped there. EACCES: a read-only mshare window
+    // of this process covers the slot (its range refuses new mappings).
+    if (error != EEXIST && error != EACCES)
       throw_error(error, "mmap(" + hex(candidate) + ", " +
                              std::to_string(slot) + ") for " +
                              describe(name, backend));

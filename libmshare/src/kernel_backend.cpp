@@ -156,8 +156,11 @@ std::unique_ptr<State> try_create(std::string_view name,
   if (::access(info_path(name).c_str(), F_OK) == 0) return nullptr;
 
   auto reserve = [&](std::uintptr_t address) {
-    return map_exact(address, window, PROT_NONE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    int error = map_exact(address, window, PROT_NONE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    // An anonymous mapping is refused with EACCES only inside a read-only
+    // window this process has attached: the range is taken.
+    return error == EACCES ? EEXIST : error;
   };
   std::uintptr_t base = options.address;
   if (base != 0) {

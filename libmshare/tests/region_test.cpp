@@ -789,6 +789,41 @@ TEST_P(KernelBackendTest, GrowthBeyondTheWindowFailsWithEFBIG) {
   EXPECT_SYSTEM_ERROR(region.grow(mshare_unit()), EFBIG, message);
 }
 
+// The first address slot the library tries for `name`: FNV-1a of the name
+// among the unit-sized slots of [32 TiB, 80 TiB).
+std::uintptr_t first_candidate(const std::string& name, std::size_t unit) {
+  std::uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char c : name) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  const std::uintptr_t first =
+      ((std::uintptr_t{32} << 40) + unit - 1) / unit * unit;
+  const std::size_t slots = ((std::uintptr_t{80} << 40) - first) / unit;
+  return first + hash % slots * unit;
+}
+
+TEST_P(KernelBackendTest, PlacementSkipsAReadOnlyWindowOfThisProcess) {
+  if (backend() != Backend::Kernel) GTEST_SKIP() << "kernel backend only";
+  const std::size_t unit = mshare_unit();
+  const std::string first_name = name("ro");
+  Region::create(first_name, options(kPage)).detach();
+  // The kernel refuses any mmap inside a read-only window (EACCES).
+  Region reader = Region::open(first_name, Access::ReadOnly, backend());
+
+  std::string colliding = name("c");
+  while (first_candidate(colliding, unit) != reader.address())
+    colliding = name("c");
+  Region other = Region::create(colliding, options(kPage));
+  EXPECT_NE(other.address(), reader.address());
+
+  Options at = options(kPage);
+  at.address = reader.address();
+  std::string message;
+  EXPECT_SYSTEM_ERROR(Region::create(name("at"), at), EEXIST, message);
+  EXPECT_NE(message.find("already in use"), std::string::npos) << message;
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, KernelBackendTest,
                          ::testing::Values(Backend::Kernel),
                          mshare_test::backend_test_name);
