@@ -98,6 +98,11 @@ Child::Child(const Command& command, const int* gate) {
   out_ = memfd_create("stdout", MFD_CLOEXEC);
   err_ = memfd_create("stderr", MFD_CLOEXEC);
   if (out_ < 0 || err_ < 0) fail("memfd_create");
+  // Children of the program share these files: appending keeps their
+  // writes from overwriting each other (a memfd has no atomic position).
+  if (fcntl(out_, F_SETFL, O_APPEND) != 0 ||
+      fcntl(err_, F_SETFL, O_APPEND) != 0)
+    fail("fcntl(O_APPEND)");
   std::vector<std::string> argv = command.argv;
   std::vector<std::string> env = environment(command.env);
   std::vector<char*> argv_pointers = pointers(argv);

@@ -5,7 +5,8 @@
 // launched, and reports what it committed.
 //
 //   queue_prealloc app --config=FILE --app=NAME [--namespace=NS]
-//   queue_prealloc start --config=FILE [--namespace=NS]
+//                       [--base-address=ADDR]
+//   queue_prealloc start --config=FILE [--namespace=NS] [--base-address=ADDR]
 //   queue_prealloc remove --config=FILE [--namespace=NS]
 //
 // `app` is one application. `start` is the launcher (AOS's starterd): it
@@ -32,22 +33,28 @@ using queue_prealloc::Channel;
 using queue_prealloc::Queue;
 
 constexpr const char* kUsage =
-    "usage: queue_prealloc app --config=FILE --app=NAME [--namespace=NS]\n"
-    "       queue_prealloc start --config=FILE [--namespace=NS]\n"
+    "usage: queue_prealloc app --config=FILE --app=NAME [--namespace=NS] "
+    "[--base-address=ADDR]\n"
+    "       queue_prealloc start --config=FILE [--namespace=NS] "
+    "[--base-address=ADDR]\n"
     "       queue_prealloc remove --config=FILE [--namespace=NS]\n"
     "\n"
     "The configuration lists one channel per line: CHANNEL SIZE "
     "WRITER[,WRITER...]\n"
     "(SIZE takes K, M, G). Queues are regions named NS.CHANNEL with '/' "
-    "read as '.';\n"
-    "NS defaults to \"aos\". MSHARE_BACKEND=kernel|posix picks the "
-    "backend.\n";
+    "read as '.'\n"
+    "(NS defaults to \"aos\"), the i-th at ADDR + i * stride (ADDR "
+    "defaults to\n"
+    "0x80000000000; the stride is 512 GiB on the kernel backend, 1 GiB on "
+    "the\n"
+    "POSIX fallback). MSHARE_BACKEND=kernel|posix picks the backend.\n";
 
 struct Arguments {
   std::string command;
   std::string config;
   std::string app;
   std::string name_space = "aos";
+  std::uintptr_t base_address = queue_prealloc::kDefaultBaseAddress;
 };
 
 bool parse(int argc, char** argv, Arguments& args) {
@@ -55,11 +62,12 @@ bool parse(int argc, char** argv, Arguments& args) {
       {"config", required_argument, nullptr, 'c'},
       {"app", required_argument, nullptr, 'a'},
       {"namespace", required_argument, nullptr, 'n'},
+      {"base-address", required_argument, nullptr, 'b'},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
   };
   int option;
-  while ((option = getopt_long(argc, argv, "c:a:n:h", options, nullptr)) !=
+  while ((option = getopt_long(argc, argv, "c:a:n:b:h", options, nullptr)) !=
          -1) {
     switch (option) {
       case 'c':
@@ -71,6 +79,12 @@ bool parse(int argc, char** argv, Arguments& args) {
       case 'n':
         args.name_space = optarg;
         break;
+      case 'b': {
+        auto address = examples::parse_address(optarg);
+        if (!address) return false;
+        args.base_address = *address;
+        break;
+      }
       default:
         return false;
     }
@@ -87,8 +101,8 @@ bool parse(int argc, char** argv, Arguments& args) {
 //     access=read-only creator=PID created=no
 //   committed bytes=N queues=N created-bytes=N created-queues=N
 int run_app(const std::vector<Channel>& channels, const Arguments& args) {
-  const std::vector<Queue> queues =
-      queue_prealloc::open_queues(channels, args.app, args.name_space);
+  const std::vector<Queue> queues = queue_prealloc::open_queues(
+      channels, args.app, args.name_space, args.base_address);
   std::size_t committed = 0;
   std::size_t created = 0;
   int created_queues = 0;
@@ -151,8 +165,10 @@ int run_start(const std::vector<Channel>& channels, const Arguments& args) {
       const std::string config = "--config=" + args.config;
       const std::string app_option = "--app=" + app;
       const std::string name_space = "--namespace=" + args.name_space;
+      const std::string base =
+          "--base-address=" + examples::hex(args.base_address);
       execl(self.c_str(), self.c_str(), "app", config.c_str(),
-            app_option.c_str(), name_space.c_str(), nullptr);
+            app_option.c_str(), name_space.c_str(), base.c_str(), nullptr);
       std::perror("queue_prealloc: exec");
       _exit(127);
     }

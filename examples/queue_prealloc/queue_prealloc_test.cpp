@@ -170,6 +170,12 @@ TEST_P(QueuePreallocTest, EightProcessesStartedAtOnceAgreeOnEveryQueue) {
         ++creators[channel.name];
         EXPECT_EQ(seen.creator, pid) << "the creator names itself";
       }
+      const std::size_t index = &channel - config.data();
+      EXPECT_EQ(seen.address,
+                examples_test::hex(queue_prealloc::kDefaultBaseAddress +
+                                   index * queue_prealloc::queue_stride() +
+                                   libmshare::kHeaderSize))
+          << channel.name;
       auto [first, inserted] = agreed.emplace(channel.name, seen);
       if (!inserted) {
         EXPECT_EQ(seen.address, first->second.address) << channel.name;
@@ -191,8 +197,8 @@ TEST_P(QueuePreallocTest, ReadersWritesFaultWhileWritersWritesReachThem) {
   const Result creator = examples_test::run(app("camera"));
   ASSERT_TRUE(creator.succeeded()) << creator.describe();
 
-  auto readers =
-      queue_prealloc::open_queues(channels(), "monitor", name_space_);
+  auto readers = queue_prealloc::open_queues(
+      channels(), "monitor", name_space_, queue_prealloc::kDefaultBaseAddress);
   const queue_prealloc::Queue& camera = readers[1];
   ASSERT_EQ(camera.channel.name, "/robot/camera/front");
   ASSERT_FALSE(camera.writer);
@@ -208,8 +214,8 @@ TEST_P(QueuePreallocTest, ReadersWritesFaultWhileWritersWritesReachThem) {
 
   status = in_child([&] {
     readers.clear();  // attach again as a writer, like another process
-    auto writers =
-        queue_prealloc::open_queues(channels(), "camera", name_space_);
+    auto writers = queue_prealloc::open_queues(
+        channels(), "camera", name_space_, queue_prealloc::kDefaultBaseAddress);
     if (!writers[1].writer) return 2;
     writers[1].region.as<char>()[4096] = 'w';
     return 0;

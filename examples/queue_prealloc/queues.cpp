@@ -12,6 +12,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "mshare/syscall.h"
 #include "units.hpp"
 
 namespace queue_prealloc {
@@ -70,8 +71,12 @@ void prefault(const Queue& queue) {
 }
 
 Queue open_queue(const Channel& channel, const std::string& app,
-                 const std::string& name_space) {
+                 const std::string& name_space, std::uintptr_t address) {
   const std::string name = region_name(name_space, channel.name);
+  if (libmshare::kHeaderSize + channel.size > queue_stride())
+    throw Error("queue " + channel.name + ": " + std::to_string(channel.size) +
+                " bytes do not fit in " + std::to_string(queue_stride()) +
+                " between queues");
   Queue queue;
   queue.channel = channel;
   queue.writer = std::find(channel.writers.begin(), channel.writers.end(),
@@ -79,6 +84,7 @@ Queue open_queue(const Channel& channel, const std::string& app,
 
   Options options;
   options.size = channel.size;
+  options.address = address;
   // The creator allocates all of it now: ENOMEM at start, never SIGBUS
   // later.
   options.populate = true;
@@ -161,12 +167,21 @@ std::string region_name(const std::string& name_space,
   return name;
 }
 
+std::size_t queue_stride() {
+  if (libmshare::Region::default_backend() == libmshare::Backend::Kernel)
+    return mshare_unit();
+  return std::size_t{1} << 30;
+}
+
 std::vector<Queue> open_queues(const std::vector<Channel>& channels,
                                const std::string& app,
-                               const std::string& name_space) {
+                               const std::string& name_space,
+                               std::uintptr_t base_address) {
   std::vector<Queue> queues;
-  for (const Channel& channel : channels)
-    queues.push_back(open_queue(channel, app, name_space));
+  const std::size_t stride = queue_stride();
+  for (std::size_t i = 0; i < channels.size(); ++i)
+    queues.push_back(
+        open_queue(channels[i], app, name_space, base_address + i * stride));
   return queues;
 }
 

@@ -38,6 +38,15 @@ class Error : public std::runtime_error {
 // digits, '_' and '-'.
 std::vector<Channel> read_config(const std::string& path);
 
+// Where the queues go: channel i of the configuration at base + i * stride,
+// so that every process agrees on every address without asking anyone,
+// and no two queues can land at the same address (regions placed by the
+// library independently in several processes could). The stride is the
+// kernel backend's sharing unit (a region owns whole units) or 1 GiB on
+// the POSIX fallback; a queue must fit in it.
+inline constexpr std::uintptr_t kDefaultBaseAddress = 0x80000000000;  // 8 TiB
+std::size_t queue_stride();
+
 // "/robot/imu" in namespace "aos" is the region "aos.robot.imu".
 std::string region_name(const std::string& name_space,
                         const std::string& channel);
@@ -59,13 +68,14 @@ struct Queue {
   pid_t creator = 0;     // whoever did
 };
 
-// Opens or creates the queue of every channel for application `app`: read-
-// write where `app` is a writer, read-only elsewhere, every page
-// prefaulted. Throws Error naming the channel (a size that differs from an
-// existing queue's included).
+// Opens or creates the queue of every channel for application `app`, at
+// base_address + i * queue_stride(): read-write where `app` is a writer,
+// read-only elsewhere, every page prefaulted. Throws Error naming the
+// channel (a size that differs from an existing queue's included).
 std::vector<Queue> open_queues(const std::vector<Channel>& channels,
                                const std::string& app,
-                               const std::string& name_space);
+                               const std::string& name_space,
+                               std::uintptr_t base_address);
 
 // Removes the queues of `channels`; returns how many existed.
 int remove_queues(const std::vector<Channel>& channels,
