@@ -41,7 +41,8 @@ mv "$work"/linux-source-* "$tree"
 	git init -q &&
 	git config user.name "$(git -C "$top" config user.name)" &&
 	git config user.email "$(git -C "$top" config user.email)" &&
-	git add -A &&
+	# -f: Debian's source package ignores everything at the top level.
+	git add -A -f &&
 	git commit -q -m "base: Linux $KERNEL_VERSION ($KERNEL_PACKAGE $KERNEL_PACKAGE_VERSION)"
 ) || { log "could not make the base repository"; exit 1; }
 
@@ -65,6 +66,16 @@ checkpatch_counts() {
 fail=0
 total_e=0 total_w=0 total_c=0
 start=$SECONDS
+# The base builds too; its kernel (our config without CONFIG_MSHARE) is
+# kept for comparisons: build/pristine-bzImage.
+t0=$SECONDS
+if configure && kmake -s bzImage >"$out/base.build" 2>&1; then
+	cp "$tree/arch/x86/boot/bzImage" "$build/pristine-bzImage"
+	log "base: ok in $((SECONDS - t0)) s (kept as $build/pristine-bzImage)"
+else
+	log "base: the pristine tree does not build (see $out/base.build)"
+	exit 1
+fi
 printf '%-3s %-70s %-6s %6s %s\n' "#" "patch" "build" "time" "checkpatch E/W/C" | tee "$out/summary"
 i=0
 for p in "${series[@]}"; do
