@@ -133,8 +133,12 @@ int watch_growth(const std::string& name, Backend backend,
     std::this_thread::sleep_for(1ms);
     region.refresh();
   }
-  const auto* bytes = static_cast<const unsigned char*>(region.data());
-  if (bytes[new_size - 1] != mshare_test::kGrowthMarker) return 4;
+  // The creator writes the marker after publishing the size: poll for it.
+  const auto* bytes = static_cast<const volatile unsigned char*>(region.data());
+  while (bytes[new_size - 1] != mshare_test::kGrowthMarker) {
+    if (std::chrono::steady_clock::now() > deadline) return 4;
+    std::this_thread::sleep_for(1ms);
+  }
   say("grown " + std::to_string(region.size()));
   return 0;
 }
