@@ -219,6 +219,7 @@ another call.
             ("new", "selftests/mshare/Makefile", "tools/testing/selftests/mshare/Makefile"),
             ("new", "selftests/mshare/config", "tools/testing/selftests/mshare/config"),
             ("newglob", "selftests/mshare/*.c", "tools/testing/selftests/mshare/"),
+            ("new", "selftests/mshare/mshare_util.h", "tools/testing/selftests/mshare/mshare_util.h"),
             ("insert", "tools/testing/selftests/Makefile", "TARGETS += mqueue", "TARGETS += mshare"),
             ("maint", "tools/testing/selftests/mshare/"),
         ],
