@@ -17,11 +17,15 @@ flock 9
 CC=${CC:-gcc}
 cflags=(-static -O2 -g -Wall -Werror -isystem "$hdr")
 
-# Rebuild a program when its source or any installed header is newer.
+# Rebuild a program when its source, a header next to it or any installed
+# header is newer.
 build_c() {
-	local bin=$1 src=$2; shift 2
+	local bin=$1 src=$2 h stale=; shift 2
+	for h in "$(dirname "$src")"/*.h; do
+		if [ "$h" -nt "$bin" ]; then stale=1; fi
+	done
 	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$hdr/linux/mshare.h" -nt "$bin" ] ||
-		[ "$ksft/kselftest_harness.h" -nt "$bin" ]; then
+		[ "$ksft/kselftest_harness.h" -nt "$bin" ] || [ -n "$stale" ]; then
 		echo "guest: cc $(basename "$bin")"
 		$CC "${cflags[@]}" -o "$bin" "$src" "$@"
 	fi
