@@ -29,52 +29,13 @@
 #include <linux/userfaultfd.h>
 
 #include "../kselftest_harness.h"
+#include "mshare_util.h"
 
-#define UNIT		(512UL << 30)
 #define BASE		(2UL << 40)	/* 2 TiB, as in the original proposal */
-#define PAGE		4096UL
-#define MiB		(1024UL * 1024)
-
-/*
- * One real load or store of shared memory each: the tests count the faults
- * and watch the TLB behind these accesses, so none may be elided, merged
- * or hoisted out of a loop.
- */
-#define peek(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
-#define poke(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
-
-static long sys_mshare(const char *name, unsigned long addr, unsigned long len,
-		       int oflags, mode_t mode)
-{
-	return syscall(__NR_mshare, name, addr, len, oflags, mode);
-}
-
-static long sys_mshare_unlink(const char *name)
-{
-	return syscall(__NR_mshare_unlink, name);
-}
-
-static bool mshare_present(void)
-{
-	struct statfs st;
-
-	return statfs(MSHARE_MOUNT_POINT, &st) == 0 && st.f_type == MSHARE_MAGIC;
-}
 
 static void region_name(char *buf, size_t len, const char *tag)
 {
 	snprintf(buf, len, "%s.%d", tag, getpid());
-}
-
-/* Map @size bytes of shared anonymous memory at @addr, filled with @fill. */
-static void *map_fixed(unsigned long addr, size_t size, int flags, int fill)
-{
-	void *p = mmap((void *)addr, size, PROT_READ | PROT_WRITE,
-		       flags | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (p != MAP_FAILED && fill >= 0)
-		memset(p, fill, size);
-	return p;
 }
 
 /* Create a region at BASE whose first @size bytes are populated. */
@@ -116,72 +77,9 @@ static unsigned long read_every_page(const char *p, size_t size)
 	return sum;
 }
 
-/* A /proc/meminfo field, in KiB, with per-CPU deltas folded. */
-static long meminfo_kib(const char *field)
-{
-	char line[128], fmt[64];
-	long kib = -1;
-	FILE *f;
-	int fd;
-
-	usleep(300000);
-	fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
-	if (fd >= 0) {
-		if (write(fd, "1", 1) < 0)
-			kib = -1;
-		close(fd);
-	}
-	f = fopen("/proc/meminfo", "r");
-	if (!f)
-		return -1;
-	snprintf(fmt, sizeof(fmt), "%s: %%ld kB", field);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, fmt, &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 static long page_tables_kib(void)
 {
-	return meminfo_kib("PageTables");
-}
-
-/* A counter from /proc/vmstat, or -1. */
-static long vm_event(const char *field)
-{
-	char line[128], fmt[64];
-	long val = -1;
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	if (!f)
-		return -1;
-	snprintf(fmt, sizeof(fmt), "%s %%ld", field);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, fmt, &val) == 1)
-			break;
-	fclose(f);
-	return val;
-}
-
-/*
- * Free memory in KiB: MemFree plus the pages that per-CPU free lists hold
- * ("count:" in /proc/zoneinfo), which MemFree leaves out.  Freed pages go
- * to those lists first, several MiB of them.
- */
-static long free_kib(void)
-{
-	long kib = meminfo_kib("MemFree"), pages = 0, count;
-	char line[128];
-	FILE *f = fopen("/proc/zoneinfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, " count: %ld", &count) == 1)
-			pages += count;
-	fclose(f);
-	return kib + pages * (PAGE / 1024);
+	return settled_meminfo_kib("PageTables");
 }
 
 /* Read faults on shmem map 16 pages at a time: count each page instead. */
@@ -194,33 +92,6 @@ static void set_fault_around(const char *bytes)
 			perror("fault_around_bytes");
 		close(fd);
 	}
-}
-
-static sigjmp_buf fault_jmp;
-
-static void on_fault(int sig)
-{
-	siglongjmp(fault_jmp, sig);
-}
-
-/* The signal that touching @p raises (0 if none). */
-static int touch_signal(char *p, bool write)
-{
-	struct sigaction sa = { .sa_handler = on_fault }, old_segv, old_bus;
-	int sig;
-
-	sigaction(SIGSEGV, &sa, &old_segv);
-	sigaction(SIGBUS, &sa, &old_bus);
-	sig = sigsetjmp(fault_jmp, 1);
-	if (!sig) {
-		if (write)
-			poke(p, 1);
-		else
-			(void)peek(p);
-	}
-	sigaction(SIGSEGV, &old_segv, NULL);
-	sigaction(SIGBUS, &old_bus, NULL);
-	return sig;
 }
 
 static int populate_and_exit(const char *name)
@@ -897,6 +768,8 @@ TEST_F_TIMEOUT(slow, tlb_flushes_reach_every_sharer_cpu, 600)
 		unsigned long seen, published;
 
 		pin_to_cpu(1);
+		/* Every fault of this loop is one it expects. */
+		poke(&guarded, 1);
 		sigaction(SIGBUS, &sa, NULL);
 		for (;;) {
 			published = __atomic_load_n(done, __ATOMIC_ACQUIRE);
@@ -955,6 +828,8 @@ TEST_F_TIMEOUT(slow, mprotect_reaches_every_sharer_cpu, 600)
 		unsigned long before, after;
 
 		pin_to_cpu(1);
+		/* Every fault of this loop is one it expects. */
+		poke(&guarded, 1);
 		sigaction(SIGSEGV, &sa, NULL);
 		for (;;) {
 			before = __atomic_load_n(state, __ATOMIC_ACQUIRE);
@@ -983,35 +858,6 @@ TEST_F_TIMEOUT(slow, mprotect_reaches_every_sharer_cpu, 600)
 	EXPECT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(0, sys_mshare_unlink(name));
-}
-
-/* Write @val to a sysfs or procfs file; returns 0 on success. */
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY), ret = -1;
-
-	if (fd < 0)
-		return -1;
-	if (write(fd, val, strlen(val)) == (ssize_t)strlen(val))
-		ret = 0;
-	close(fd);
-	return ret;
-}
-
-/* Read @path into @buf as a string. */
-static int read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
 }
 
 #define THP_ENABLED "/sys/kernel/mm/transparent_hugepage/enabled"
@@ -1056,14 +902,14 @@ TEST(transparent_huge_pages_are_shared)
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 0));
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
 				0600));
-	before = meminfo_kib("AnonHugePages");
+	before = settled_meminfo_kib("AnonHugePages");
 	/* Made through the window after creation: it lands in the region. */
 	ASSERT_EQ(p, mmap(p, 4 * HPAGE, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
 	ASSERT_EQ(0, madvise(p, 4 * HPAGE, MADV_HUGEPAGE));
 	for (i = 0; i < 4; i++)
 		memset(p + i * HPAGE, 'h' + i, HPAGE);
-	after = meminfo_kib("AnonHugePages");
+	after = settled_meminfo_kib("AnonHugePages");
 	TH_LOG("AnonHugePages: %ld kB before, %ld kB after", before, after);
 	EXPECT_LE(before + 4 * HPAGE / 1024, after);
 	EXPECT_EQ(0, in_child(read_thp_without_faults, name));
@@ -1190,22 +1036,6 @@ TEST(userfaultfd_and_regions_exclude_each_other)
 	ASSERT_EQ(0, munmap((void *)BASE, UNIT));
 }
 
-static long status_kib(const char *field)
-{
-	char line[128], fmt[64];
-	long kib = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	snprintf(fmt, sizeof(fmt), "%s: %%ld kB", field);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, fmt, &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 /* A read-only sharer may not pin the region's memory either. */
 static int mlock_read_only(const char *name)
 {
@@ -1237,13 +1067,13 @@ TEST(mlock_in_a_window_locks_the_region)
 				0644));
 	ASSERT_EQ(p, mmap(p, 4 * MiB, PROT_READ | PROT_WRITE,
 			  MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
-	before = meminfo_kib("Mlocked");
+	before = settled_meminfo_kib("Mlocked");
 	ASSERT_EQ(0, mlock(p, 4 * MiB));
-	locked = meminfo_kib("Mlocked");
+	locked = settled_meminfo_kib("Mlocked");
 	EXPECT_EQ(0, status_kib("VmLck"));
 	EXPECT_EQ(0, in_child(mlock_read_only, name));
 	EXPECT_EQ(0, munlock(p, 4 * MiB));
-	after = meminfo_kib("Mlocked");
+	after = settled_meminfo_kib("Mlocked");
 	TH_LOG("Mlocked: %ld kB before, %ld kB after mlock, %ld kB after munlock",
 	       before, locked, after);
 	EXPECT_LE(before + 4096, locked);
@@ -1254,25 +1084,25 @@ TEST(mlock_in_a_window_locks_the_region)
 	EXPECT_EQ(ENOMEM, errno);
 	EXPECT_EQ(0, mlockall(MCL_CURRENT));
 	EXPECT_EQ(0, munlockall());
-	EXPECT_GT(before + 64, meminfo_kib("Mlocked"));
+	EXPECT_GT(before + 64, settled_meminfo_kib("Mlocked"));
 	EXPECT_EQ(0, munmap(p, 4 * MiB));
 
 	/* MLOCK_ONFAULT: locked as faulted in, not before. */
 	ASSERT_EQ(p, mmap(p, 4 * MiB, PROT_READ | PROT_WRITE,
 			  MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
 	ASSERT_EQ(0, mlock2(p, 4 * MiB, MLOCK_ONFAULT));
-	EXPECT_GT(before + 64, meminfo_kib("Mlocked"));
+	EXPECT_GT(before + 64, settled_meminfo_kib("Mlocked"));
 	memset(p, 1, MiB);
-	EXPECT_LE(before + 1024, meminfo_kib("Mlocked"));
-	EXPECT_GT(before + 2048, meminfo_kib("Mlocked"));
+	EXPECT_LE(before + 1024, settled_meminfo_kib("Mlocked"));
+	EXPECT_GT(before + 2048, settled_meminfo_kib("Mlocked"));
 	EXPECT_EQ(0, munmap(p, 4 * MiB));
 
 	ASSERT_EQ(p, mmap(p, 4 * MiB, PROT_READ | PROT_WRITE,
 			  MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED | MAP_LOCKED,
 			  -1, 0));
-	EXPECT_LE(before + 4096, meminfo_kib("Mlocked"));
+	EXPECT_LE(before + 4096, settled_meminfo_kib("Mlocked"));
 	EXPECT_EQ(0, munmap(p, 4 * MiB));
-	EXPECT_GT(before + 64, meminfo_kib("Mlocked"));
+	EXPECT_GT(before + 64, settled_meminfo_kib("Mlocked"));
 	EXPECT_EQ('l', *(char *)BASE);
 	EXPECT_EQ(0, sys_mshare_unlink(name));
 	ASSERT_EQ(0, munmap((void *)BASE, UNIT));
