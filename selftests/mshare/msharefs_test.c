@@ -15,31 +15,10 @@
 #include <linux/mshare.h>
 
 #include "../kselftest_harness.h"
+#include "mshare_util.h"
 
 /* x86_64: one P4D entry, with 4-level and with 5-level paging. */
 #define EXPECTED_UNIT (512UL << 30)
-
-static bool msharefs_mounted(void)
-{
-	struct statfs st;
-
-	return statfs(MSHARE_MOUNT_POINT, &st) == 0 && st.f_type == MSHARE_MAGIC;
-}
-
-static int read_text(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
-}
 
 TEST(kernel_creates_the_mount_point)
 {
@@ -54,7 +33,7 @@ TEST(statfs_reports_mshare_magic)
 {
 	struct statfs st;
 
-	if (!msharefs_mounted())
+	if (!mshare_present())
 		SKIP(return, "msharefs is not mounted at " MSHARE_MOUNT_POINT);
 	ASSERT_EQ(0, statfs(MSHARE_MOUNT_POINT, &st));
 	EXPECT_EQ(MSHARE_MAGIC, st.f_type);
@@ -65,9 +44,9 @@ TEST(mshare_info_holds_the_sharing_unit)
 	char text[64], *end;
 	unsigned long unit;
 
-	if (!msharefs_mounted())
+	if (!mshare_present())
 		SKIP(return, "msharefs is not mounted at " MSHARE_MOUNT_POINT);
-	ASSERT_EQ(0, read_text(MSHARE_MOUNT_POINT "/" MSHARE_INFO_FILE,
+	ASSERT_EQ(0, read_file(MSHARE_MOUNT_POINT "/" MSHARE_INFO_FILE,
 			       text, sizeof(text)));
 	errno = 0;
 	unit = strtoul(text, &end, 10);
@@ -80,7 +59,7 @@ TEST(mshare_info_is_read_only_for_everyone)
 {
 	struct stat st;
 
-	if (!msharefs_mounted())
+	if (!mshare_present())
 		SKIP(return, "msharefs is not mounted at " MSHARE_MOUNT_POINT);
 	ASSERT_EQ(0, stat(MSHARE_MOUNT_POINT "/" MSHARE_INFO_FILE, &st));
 	EXPECT_EQ(0444, st.st_mode & 07777);
@@ -93,15 +72,15 @@ TEST(every_mount_shows_the_same_instance)
 	char path[64], text[64], expected[64];
 	struct stat a, b;
 
-	if (!msharefs_mounted())
+	if (!mshare_present())
 		SKIP(return, "msharefs is not mounted at " MSHARE_MOUNT_POINT);
 	if (geteuid() != 0)
 		SKIP(return, "mounting needs root");
 	ASSERT_NE(NULL, mkdtemp(dir));
 	ASSERT_EQ(0, mount("none", dir, "msharefs", 0, NULL));
 	snprintf(path, sizeof(path), "%s/%s", dir, MSHARE_INFO_FILE);
-	EXPECT_EQ(0, read_text(path, text, sizeof(text)));
-	EXPECT_EQ(0, read_text(MSHARE_MOUNT_POINT "/" MSHARE_INFO_FILE,
+	EXPECT_EQ(0, read_file(path, text, sizeof(text)));
+	EXPECT_EQ(0, read_file(MSHARE_MOUNT_POINT "/" MSHARE_INFO_FILE,
 			       expected, sizeof(expected)));
 	EXPECT_STREQ(expected, text);
 	/* One superblock: the same inode under both mount points. */
@@ -117,7 +96,7 @@ TEST(files_cannot_be_created_by_hand)
 {
 	int fd;
 
-	if (!msharefs_mounted())
+	if (!mshare_present())
 		SKIP(return, "msharefs is not mounted at " MSHARE_MOUNT_POINT);
 	fd = open(MSHARE_MOUNT_POINT "/by_hand", O_CREAT | O_RDWR, 0600);
 	EXPECT_EQ(-1, fd);
