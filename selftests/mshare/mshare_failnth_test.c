@@ -28,60 +28,11 @@
 #include <linux/mshare.h>
 
 #include "../kselftest_harness.h"
+#include "mshare_util.h"
 
-#define UNIT		(512UL << 30)
 #define BASE		(2UL << 40)
-#define PAGE		4096UL
-#define MiB		(1024UL * 1024)
 /* No operation here makes more allocations than this. */
 #define MAX_NTH		2000
-
-/*
- * One real load or store of shared memory each, where it is written: an
- * access between arm() and disarm() must fault there, and a check must
- * read the page, not a value the compiler kept.
- */
-#define peek(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
-#define poke(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
-
-static long sys_mshare(const char *name, unsigned long addr, unsigned long len,
-		       int oflags, mode_t mode)
-{
-	return syscall(__NR_mshare, name, addr, len, oflags, mode);
-}
-
-static long sys_mshare_unlink(const char *name)
-{
-	return syscall(__NR_mshare_unlink, name);
-}
-
-static int write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY), ret = -1;
-
-	if (fd < 0)
-		return -1;
-	if (write(fd, val, strlen(val)) == (ssize_t)strlen(val))
-		ret = 0;
-	close(fd);
-	return ret;
-}
-
-static long read_long(const char *path)
-{
-	char buf[32];
-	ssize_t n;
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return atol(buf);
-}
 
 #define DEBUGFS		"/sys/kernel/debug/"
 #define LIVE_REGIONS	DEBUGFS "mshare/regions"
@@ -136,80 +87,6 @@ static bool disarm(void)
 	return atol(buf) == 0;
 }
 
-static int msharefs_entries(void)
-{
-	DIR *dir = opendir(MSHARE_MOUNT_POINT);
-	struct dirent *d;
-	int n = 0;
-
-	if (!dir)
-		return -1;
-	while ((d = readdir(dir)))
-		if (d->d_name[0] != '.' && strcmp(d->d_name, MSHARE_INFO_FILE))
-			n++;
-	closedir(dir);
-	return n;
-}
-
-/* MemFree plus what per-CPU free lists hold, in KiB, settled. */
-static long free_kib(void)
-{
-	char line[128];
-	long kib = -1, pages = 0, count;
-	FILE *f;
-
-	usleep(300000);
-	write_file("/proc/sys/vm/stat_refresh", "1");
-	f = fopen("/proc/meminfo", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemFree: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	f = fopen("/proc/zoneinfo", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, " count: %ld", &count) == 1)
-			pages += count;
-	fclose(f);
-	return kib + pages * (PAGE / 1024);
-}
-
-static sigjmp_buf fault_jmp;
-
-static void on_fault(int sig)
-{
-	siglongjmp(fault_jmp, sig);
-}
-
-/* The signal that reading @p raises (0 if none). */
-static int read_signal(char *p)
-{
-	struct sigaction sa = { .sa_handler = on_fault }, old_segv, old_bus;
-	int sig;
-
-	sigaction(SIGSEGV, &sa, &old_segv);
-	sigaction(SIGBUS, &sa, &old_bus);
-	sig = sigsetjmp(fault_jmp, 1);
-	if (!sig)
-		(void)peek(p);
-	sigaction(SIGSEGV, &old_segv, NULL);
-	sigaction(SIGBUS, &old_bus, NULL);
-	return sig;
-}
-
-static void *map_fill(unsigned long addr, size_t size, int fill)
-{
-	void *p = mmap((void *)addr, size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (p != MAP_FAILED)
-		memset(p, fill, size);
-	return p;
-}
-
 /* A sharer in another process: checks @off holds @val, then exits. */
 static int check_in_child(const char *name, unsigned long off, char val)
 {
@@ -237,9 +114,7 @@ FIXTURE(failnth) {
 
 FIXTURE_SETUP(failnth)
 {
-	struct statfs st;
-
-	if (statfs(MSHARE_MOUNT_POINT, &st) || st.f_type != MSHARE_MAGIC)
+	if (!mshare_present())
 		SKIP(return, "kernel without mshare");
 	if (setup_fault_injection())
 		SKIP(return, "kernel without fail-nth fault injection");
@@ -282,7 +157,7 @@ TEST_F_TIMEOUT(failnth, create, 600)
 		bool injected;
 		long ret;
 
-		ASSERT_NE(MAP_FAILED, map_fill(BASE, MiB, 'c'));
+		ASSERT_NE(MAP_FAILED, map_fixed(BASE, MiB, MAP_SHARED, 'c'));
 		arm(nth);
 		ret = sys_mshare(self->name, BASE, UNIT,
 				 O_CREAT | O_EXCL | O_RDWR, 0600);
@@ -310,7 +185,7 @@ TEST_F_TIMEOUT(failnth, create, 600)
 
 static int create_and_exit(const char *name)
 {
-	if (map_fill(BASE, 4 * MiB, 'a') == MAP_FAILED)
+	if (map_fixed(BASE, 4 * MiB, MAP_SHARED, 'a') == MAP_FAILED)
 		return 1;
 	return sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR, 0600) ? 2 : 0;
 }
@@ -343,7 +218,7 @@ TEST_F_TIMEOUT(failnth, attach, 600)
 			ASSERT_TRUE(injected);
 			ASSERT_EQ(ENOMEM, errno);
 			/* Nothing was mapped. */
-			EXPECT_EQ(SIGSEGV, read_signal((char *)BASE));
+			EXPECT_EQ(SIGSEGV, touch_signal((char *)BASE, false));
 		} else {
 			EXPECT_EQ('a', peek((char *)(BASE + 3 * MiB)));
 			ASSERT_EQ(0, munmap((void *)BASE, UNIT));
@@ -454,7 +329,7 @@ TEST_F_TIMEOUT(failnth, mmap_through_a_window, 600)
 			 * of a window.
 			 */
 			ASSERT_TRUE(errno == ENOMEM || errno == ENOSPC);
-			EXPECT_EQ(SIGBUS, read_signal(p));
+			EXPECT_EQ(SIGBUS, touch_signal(p, false));
 		} else {
 			ASSERT_EQ(p, ret);
 			poke((char *)p, 'm');
