@@ -40,11 +40,9 @@
 #include <linux/mshare.h>
 
 #include "../kselftest_harness.h"
+#include "mshare_util.h"
 
-#define UNIT		(512UL << 30)
 #define BASE		(4UL << 40)	/* region r at BASE + r * UNIT */
-#define PAGE		4096UL
-#define MiB		(1024UL * 1024)
 #define WORDS		(PAGE / sizeof(__u64))
 
 #define NREGIONS	3
@@ -60,13 +58,6 @@
  * one region's stable area alone is 4 MiB.
  */
 #define MEM_NOISE_KIB	2048
-
-/*
- * One real load or store of a region's word each: every access is checked
- * or may fault, so none may be elided, merged or kept in a register.
- */
-#define peek(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
-#define poke(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
 /* Tag layout: region 4 bits, page 12, word 9, writer 7, sequence 32. */
 #define TAG(r, pg, w, who, seq)					\
@@ -101,24 +92,6 @@ static struct ledger *ledger;
 static int nprocs;
 static unsigned long seed;
 static char names[NREGIONS][64];
-
-static long sys_mshare(const char *name, unsigned long addr, unsigned long len,
-		       int oflags, mode_t mode)
-{
-	return syscall(__NR_mshare, name, addr, len, oflags, mode);
-}
-
-static long sys_mshare_unlink(const char *name)
-{
-	return syscall(__NR_mshare_unlink, name);
-}
-
-static bool mshare_present(void)
-{
-	struct statfs st;
-
-	return statfs(MSHARE_MOUNT_POINT, &st) == 0 && st.f_type == MSHARE_MAGIC;
-}
 
 static long env_long(const char *name, long fallback)
 {
@@ -209,47 +182,6 @@ static __u64 next_tag(int me, int r, int page, int word)
 	__u64 seq = __atomic_add_fetch(&ledger->seq[me], 1, __ATOMIC_RELEASE);
 
 	return TAG(r, page, word, me, seq);
-}
-
-static sigjmp_buf fault_jmp;
-/* Set around a GUARDED() access; on_fault() reads it. */
-static int guarded;
-
-static void on_fault(int sig)
-{
-	if (!peek(&guarded)) {
-		signal(sig, SIG_DFL);
-		return;		/* re-raised by the faulting instruction */
-	}
-	siglongjmp(fault_jmp, sig);
-}
-
-/*
- * Runs @stmt, an access that may meet a hole (SIGBUS) or a protected page
- * (SIGSEGV): the signal it raised, or 0.  The signal fences keep the flag's
- * stores on their side of the access, as seen by the handler.
- */
-#define GUARDED(stmt) ({						\
-	int __sig;							\
-									\
-	poke(&guarded, 1);						\
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);			\
-	__sig = sigsetjmp(fault_jmp, 0);				\
-	if (!__sig) {							\
-		stmt;							\
-	}								\
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);			\
-	poke(&guarded, 0);						\
-	__sig;								\
-})
-
-static void install_fault_handlers(void)
-{
-	struct sigaction sa = { .sa_handler = on_fault,
-				.sa_flags = SA_NODEFER };
-
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
 }
 
 /* 0: detached, else O_RDONLY + 1 or O_RDWR + 1. */
@@ -594,43 +526,6 @@ static bool supervise(void)
 /* Measurements ---------------------------------------------------------- */
 
 /*
- * Best effort: callers go on if it fails, and the figures then carry more
- * noise.  0 on success.
- */
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY), ret = -1;
-
-	if (fd < 0)
-		return -1;
-	if (write(fd, text, strlen(text)) == (ssize_t)strlen(text))
-		ret = 0;
-	close(fd);
-	return ret;
-}
-
-/* A /proc/meminfo field in KiB, with per-CPU deltas folded. */
-static long meminfo_kib(const char *field)
-{
-	char line[128];
-	size_t n = strlen(field);
-	long kib = -1;
-	FILE *f;
-
-	write_file("/proc/sys/vm/stat_refresh", "1");
-	f = fopen("/proc/meminfo", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, n) && line[n] == ':') {
-			kib = strtol(line + n + 1, NULL, 10);
-			break;
-		}
-	fclose(f);
-	return kib;
-}
-
-/*
  * An idle CPU keeps a reference to the mm it last ran (lazy TLB) until it
  * runs another: run this process on every CPU so that none pins a dead
  * process's mm_struct.
@@ -675,41 +570,6 @@ static long live_mm_structs(void)
 	return active;
 }
 
-static int msharefs_entries(void)
-{
-	DIR *dir = opendir(MSHARE_MOUNT_POINT);
-	struct dirent *e;
-	int n = 0;
-
-	if (!dir)
-		return -1;
-	while ((e = readdir(dir)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-		    strcmp(e->d_name, MSHARE_INFO_FILE))
-			n++;
-	closedir(dir);
-	return n;
-}
-
-/*
- * Free pages on the per-CPU lists do not count in MemFree, and how many
- * sit there changes with load: add them.
- */
-static long per_cpu_free_kib(void)
-{
-	char line[256];
-	long count, pages = 0;
-	FILE *f = fopen("/proc/zoneinfo", "r");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, " count: %ld", &count) == 1)
-			pages += count;
-	fclose(f);
-	return pages * (PAGE / 1024);
-}
-
 struct snapshot {
 	long page_tables, mem_free, mm_structs;
 	int entries;
@@ -745,7 +605,7 @@ static void take_snapshot(struct snapshot *s)
 	settle();
 	s->entries = msharefs_entries();
 	s->page_tables = meminfo_kib("PageTables");
-	s->mem_free = meminfo_kib("MemFree") + per_cpu_free_kib();
+	s->mem_free = meminfo_kib("MemFree") + pcp_free_kib();
 	s->mm_structs = live_mm_structs();
 }
 
