@@ -47,6 +47,7 @@
 #include <linux/mshare.h>
 
 #include "../kselftest_harness.h"
+#include "mshare_util.h"
 
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE		25
@@ -61,9 +62,6 @@
 #define MAP_UNINITIALIZED	0x4000000
 #endif
 
-#define UNIT		(512UL << 30)
-#define PAGE		4096UL
-#define MiB		(1024UL * 1024)
 #define SLOT(i)		((4UL + (i)) * UNIT)	/* 2 TiB, 2.5 TiB, 3 TiB */
 #define NSLOTS		3
 #define SPACE_START	(SLOT(0) - UNIT)
@@ -161,24 +159,6 @@ static int opt_verbose;
  * unless MSHARE_KNOWN_BUGS=1, so that the fuzzer keeps finding new ones.
  */
 static bool strict_known_bugs;
-
-static long sys_mshare(const char *name, unsigned long addr, unsigned long len,
-		       int oflags, mode_t mode)
-{
-	return syscall(__NR_mshare, name, addr, len, oflags, mode);
-}
-
-static long sys_mshare_unlink(const char *name)
-{
-	return syscall(__NR_mshare_unlink, name);
-}
-
-static bool mshare_present(void)
-{
-	struct statfs st;
-
-	return statfs(MSHARE_MOUNT_POINT, &st) == 0 && st.f_type == MSHARE_MAGIC;
-}
 
 /* Randomness ----------------------------------------------------------- */
 
@@ -431,45 +411,6 @@ struct name {
 	const char *text;	/* what it says, for ours */
 	__uint128_t defect;	/* the errno its defect gives, 0 if valid */
 };
-
-static sigjmp_buf fault_jmp;
-/* Set around a GUARDED() access; on_fault() reads it. */
-static int guarded;
-
-/*
- * One real load or store each, where it is written: what the access does
- * (fault or not, the value) is what is checked.
- */
-#define peek(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
-#define poke(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
-
-static void on_fault(int sig)
-{
-	if (!peek(&guarded)) {
-		signal(sig, SIG_DFL);
-		return;
-	}
-	siglongjmp(fault_jmp, sig);
-}
-
-/*
- * Runs @stmt, accesses that may fault: the signal they raised, or 0.  The
- * signal fences keep the flag's stores on their side of the accesses, as
- * seen by the handler.
- */
-#define GUARDED(stmt) ({						\
-	int __sig;							\
-									\
-	poke(&guarded, 1);						\
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);			\
-	__sig = sigsetjmp(fault_jmp, 0);				\
-	if (!__sig) {							\
-		stmt;							\
-	}								\
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);			\
-	poke(&guarded, 0);						\
-	__sig;								\
-})
 
 /* Copies @text into a writable window; NULL if it did not land there. */
 static const char *name_in_window(struct fuzz *fz, const char *text)
@@ -1358,15 +1299,6 @@ static void become_nobody(void)
 
 static void run(struct fuzz *fz);
 
-static void install_handlers(void)
-{
-	struct sigaction sa = { .sa_handler = on_fault,
-				.sa_flags = SA_NODEFER };
-
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
-}
-
 /* A child: a sharer of every window by inheritance. */
 static pid_t fork_child(struct fuzz *fz, unsigned long ops, bool as_nobody)
 {
@@ -1597,22 +1529,8 @@ static int setup(struct fuzz *fz, unsigned long seed, unsigned long ops,
 		return -1;
 	fz->rofd = open(path, O_RDONLY);
 	unlink(path);
-	install_handlers();
+	install_fault_handlers();
 	return fz->rofd < 0 ? -1 : 0;
-}
-
-static int msharefs_entries(void)
-{
-	DIR *dir = opendir(MSHARE_MOUNT_POINT);
-	struct dirent *e;
-	int n = 0;
-
-	if (!dir)
-		return -1;
-	while ((e = readdir(dir)))
-		n += e->d_name[0] != '.' && strcmp(e->d_name, MSHARE_INFO_FILE);
-	closedir(dir);
-	return n;
 }
 
 static struct shared *new_shared(void)
