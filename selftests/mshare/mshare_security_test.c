@@ -36,42 +36,14 @@
 #include <linux/userfaultfd.h>
 
 #include "../kselftest_harness.h"
+#include "mshare_util.h"
 
-#define UNIT		(512UL << 30)
 #define BASE		(6UL << 40)
-#define PAGE		4096UL
-#define MiB		(1024UL * 1024)
 #define NOBODY		65534
 #define STRANGER	65533
 /* What the creator wrote: any change shows as a byte that is not this. */
 #define PATTERN		'P'
 #define DATA_SIZE	(4 * PAGE)
-
-/*
- * One real load or store of shared memory each: the witness and the
- * victims must touch the region on every pass, never a value the compiler
- * kept in a register.
- */
-#define peek(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
-#define poke(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
-
-static long sys_mshare(const char *name, unsigned long addr, unsigned long len,
-		       int oflags, mode_t mode)
-{
-	return syscall(__NR_mshare, name, addr, len, oflags, mode);
-}
-
-static long sys_mshare_unlink(const char *name)
-{
-	return syscall(__NR_mshare_unlink, name);
-}
-
-static bool mshare_present(void)
-{
-	struct statfs st;
-
-	return statfs(MSHARE_MOUNT_POINT, &st) == 0 && st.f_type == MSHARE_MAGIC;
-}
 
 static void region_path(char *path, size_t len, const char *name)
 {
@@ -89,8 +61,7 @@ static int create_region(char *name, size_t len, const char *tag, mode_t mode,
 	char *p;
 
 	snprintf(name, len, "%s.%d", tag, getpid());
-	p = mmap((void *)BASE, DATA_SIZE + PAGE, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	p = map_fixed(BASE, DATA_SIZE + PAGE, MAP_SHARED, -1);
 	if (p == MAP_FAILED)
 		return -1;
 	memset(p, PATTERN, DATA_SIZE);
@@ -922,22 +893,6 @@ static int oom_victim(const char *name)
 			continue;
 		memset(p, 1, 32 * MiB);
 	}
-}
-
-static long vm_event(const char *field)
-{
-	char line[128];
-	size_t n = strlen(field);
-	long value = -1;
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, field, n) && line[n] == ' ')
-			value = strtol(line + n + 1, NULL, 10);
-	fclose(f);
-	return value;
 }
 
 TEST_F_TIMEOUT(slow, oom_killed_sharer_leaves_others_working, 600)
