@@ -20,7 +20,7 @@ GUEST_MEM ?= 2G
 GUEST_SMP ?= 2
 export GUEST_MEM GUEST_SMP
 
-.PHONY: all help deps kernel headers guest initramfs run shell test stress demo bench check-docs patchset check-patchset clean distclean
+.PHONY: all help deps kernel headers guest initramfs run shell test stress demo bench check-docs patchset check-patchset mm-selftests clean distclean
 
 all: initramfs
 
@@ -31,6 +31,7 @@ help:
 	@echo "make bench       page tables, faults and times per backend and N (<30 min; QUICK=1: minutes)"
 	@echo "make patchset    the upstream patch series with a cover letter, in build/patchset/"
 	@echo "make check-patchset  git am + build after every patch, checkpatch --strict, sparse"
+	@echo "make mm-selftests    kernel mm selftests on a pristine 6.12 and on ours: same results"
 	@echo "make test KASAN=1    the same suites on a generic, inline KASAN kernel"
 	@echo "make deps        install the Debian packages the project needs"
 	@echo "make kernel      extract, overlay, patch, configure (verified) and build bzImage"
@@ -87,6 +88,11 @@ patchset: kernel
 # git am onto a fresh tree, build after each patch, checkpatch, sparse.
 check-patchset: kernel
 	@scripts/check-patchset.sh
+
+# tools/testing/selftests/mm on pristine 6.12 and on ours; results in
+# build/mm-selftests/ (docs/reliability.md).
+mm-selftests: initramfs
+	@scripts/mm-selftests.sh
 
 clean:
 	rm -rf $(BUILD)/guest $(BUILD)/initramfs.cpio $(BUILD)/logs $(BUILD)/test-results

@@ -6,7 +6,7 @@ packages=(
 	linux-source-6.12 build-essential bc flex bison libelf-dev libssl-dev
 	cpio rsync file ccache qemu-system-x86 busybox-static liburing-dev
 	libgtest-dev cmake pkg-config sparse python3 python3-docutils man-db
-	gnuplot-nox clang-format
+	gnuplot-nox clang-format libnuma-dev libcap-dev
 )
 missing=()
 for p in "${packages[@]}"; do

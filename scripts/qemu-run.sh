@@ -7,7 +7,8 @@
 #
 # Options: --name NAME (log prefix), --timeout SECONDS, --mem SIZE,
 # --smp N, --add FILE (copied into the guest's /work; repeatable),
-# --initrd BASE.cpio, --kernel BZIMAGE.
+# --initrd BASE.cpio, --kernel BZIMAGE, --append ARGS (added to the kernel
+# command line, e.g. hugepages=128; repeatable).
 #
 # The run fails, whatever the command returned, when QEMU exits without a
 # status, the time limit passes, the guest boots fewer CPUs than asked for,
@@ -19,7 +20,7 @@ build=${BUILD_DIR:-$top/build}
 name=run timeout=${QEMU_TIMEOUT:-600} mem=${GUEST_MEM:-2G} smp=${GUEST_SMP:-2}
 ktree=$build/linux${KERNEL_VARIANT:+-$KERNEL_VARIANT}
 kernel=$ktree/arch/x86/boot/bzImage initrd=$build/initramfs.cpio
-shell=0 adds=()
+shell=0 adds=() append=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--name) name=$2; shift 2 ;;
@@ -29,6 +30,7 @@ while [ $# -gt 0 ]; do
 	--add) adds+=("$2"); shift 2 ;;
 	--kernel) kernel=$2; shift 2 ;;
 	--initrd) initrd=$2; shift 2 ;;
+	--append) append="$append $2"; shift 2 ;;
 	--shell) shell=1; shift ;;
 	--) shift; break ;;
 	*) echo "qemu-run: unknown option $1" >&2; exit 2 ;;
@@ -68,7 +70,7 @@ fi
 qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp "$smp,sockets=$smp" -m "$mem"
 	-nographic -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04
 	-kernel "$kernel" -initrd "$work/initrd.cpio"
-	-append "console=ttyS0 panic=-1 oops=panic rdinit=/init")
+	-append "console=ttyS0 panic=-1 oops=panic rdinit=/init$append")
 
 if [ $shell = 1 ]; then
 	"${qemu[@]}" | tee "$log"
