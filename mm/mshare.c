@@ -735,7 +735,8 @@ static struct vm_area_struct *window_meeting(struct mm_struct *mm,
 bool mshare_range_touches_window(struct mm_struct *mm, unsigned long start,
 				 unsigned long len)
 {
-	unsigned long end = start + PAGE_ALIGN(len);
+	/* mremap() of 0 bytes names the page at start: check that page. */
+	unsigned long end = start + max(PAGE_ALIGN(len), PAGE_SIZE);
 
 	mmap_assert_locked(mm);
 	if (!mm_has_mshare(mm) || end <= start)

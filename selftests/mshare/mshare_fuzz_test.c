@@ -153,10 +153,10 @@ static unsigned long opt_seed, opt_ops = 10000;
 static int opt_verbose;
 
 /*
- * Kernel behaviour that contradicts docs/mshare.md and is reported, with
- * a reproducer each (mremap_of_zero_bytes_in_a_window_is_einval here,
- * no_execution_from_a_window in mshare_security_test.c).  Tolerated
- * unless MSHARE_KNOWN_BUGS=1, so that the fuzzer keeps finding new ones.
+ * Executing code that a child moved into a region: docs/mshare.md says a
+ * PROT_EXEC mapping in a region runs in every sharer, so the child keeps
+ * running.  MSHARE_KNOWN_BUGS=1 treats that as a failure instead (the
+ * reproducer is no_execution_from_a_window in mshare_security_test.c).
  */
 static bool strict_known_bugs;
 
@@ -1162,10 +1162,6 @@ static void do_mremap(struct fuzz *fz)
 			 first_window(&maps, new_addr,
 				      range_end(new_addr, new_len)))
 			expected = E(EINVAL);
-		/* Known: zero bytes at a window give EFAULT (reported). */
-		if (expected == E(EINVAL) && !len && window_at(&maps, addr) &&
-		    !strict_known_bugs)
-			expected |= E(EFAULT);
 	}
 	note(fz, "mremap(%#lx, %#lx, %#lx, %#x, %#lx)", addr, len, new_len,
 	     flags, new_addr);
@@ -1650,10 +1646,9 @@ TEST_F_TIMEOUT(fuzz, a_seed_replays_the_same_sequence, 600)
 }
 
 /*
- * KNOWN KERNEL BUG (reported; runs only with MSHARE_KNOWN_BUGS=1):
- * docs/mshare.md says mremap inside a window is EINVAL, but with an old
- * length of 0 ("duplicate a shared mapping") the window check is skipped
- * and the call fails later with EFAULT.
+ * mremap() inside a window is EINVAL, also with an old length of 0
+ * ("duplicate a shared mapping"), which once slipped past the window
+ * check and failed later with EFAULT.
  */
 TEST(mremap_of_zero_bytes_in_a_window_is_einval)
 {
@@ -1663,8 +1658,7 @@ TEST(mremap_of_zero_bytes_in_a_window_is_einval)
 
 	if (!mshare_present())
 		SKIP(return, "kernel without mshare");
-	if (!strict_known_bugs)
-		SKIP(return, "known kernel bug, reported: set MSHARE_KNOWN_BUGS=1");
+
 	snprintf(name, sizeof(name), "mremap0.%d", getpid());
 	ASSERT_NE(MAP_FAILED, mmap((void *)base, PAGE, PROT_READ | PROT_WRITE,
 				   MAP_SHARED | MAP_ANONYMOUS |
