@@ -112,7 +112,6 @@ mdwe_test                60  -                    mdwe_test
 mseal_test               60  -                    mseal_test
 seal_elf                 60  -                    seal_elf
 droppable                120 -                    droppable
-va_high_addr_switch      60  -                    va_high_addr_switch
 EOF
 }
 

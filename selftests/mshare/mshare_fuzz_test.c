@@ -104,7 +104,7 @@ static const __uint128_t pvm_errnos = E(EFAULT) | E(EINVAL) | E(ENOMEM) |
 enum fuzz_op {
 	OP_MSHARE, OP_UNLINK, OP_FILE, OP_MMAP, OP_MUNMAP, OP_MPROTECT,
 	OP_MADVISE, OP_MREMAP, OP_TOUCH, OP_GUP, OP_FORK, OP_FORK_SIGNALLED,
-	OP_SUICIDE, NR_OPS
+	OP_OWN_TEXT, NR_OPS
 };
 
 static const char *const op_names[NR_OPS] = {
@@ -118,7 +118,7 @@ static const unsigned char op_weight[NR_OPS] = {
 	[OP_MSHARE] = 22, [OP_UNLINK] = 6, [OP_FILE] = 6, [OP_MMAP] = 12,
 	[OP_MUNMAP] = 9, [OP_MPROTECT] = 8, [OP_MADVISE] = 8, [OP_MREMAP] = 4,
 	[OP_TOUCH] = 16, [OP_GUP] = 6, [OP_FORK] = 1, [OP_FORK_SIGNALLED] = 1,
-	[OP_SUICIDE] = 1,
+	[OP_OWN_TEXT] = 1,
 };
 
 /* Shared by every process of one run. */
@@ -151,14 +151,6 @@ struct fuzz {
 
 static unsigned long opt_seed, opt_ops = 10000;
 static int opt_verbose;
-
-/*
- * Executing code that a child moved into a region: docs/mshare.md says a
- * PROT_EXEC mapping in a region runs in every sharer, so the child keeps
- * running.  MSHARE_KNOWN_BUGS=1 treats that as a failure instead (the
- * reproducer is no_execution_from_a_window in mshare_security_test.c).
- */
-static bool strict_known_bugs;
 
 /* Randomness ----------------------------------------------------------- */
 
@@ -1374,10 +1366,11 @@ static void do_fork_signalled(struct fuzz *fz)
 
 /*
  * Hostile: a child makes a region of the unit holding its own program
- * (text, data, heap).  They move into the region; windows cannot
- * execute, so the child dies of SIGSEGV on return -- and nothing else.
+ * (text, data, heap).  They move into the region, which keeps their
+ * protections, so the child runs on from it and exits -- and nothing else
+ * is affected.
  */
-static void do_suicide(struct fuzz *fz)
+static void do_own_text(struct fuzz *fz)
 {
 	const char *name = fz->names[below(fz, NNAMES)];
 	int status;
@@ -1390,19 +1383,20 @@ static void do_suicide(struct fuzz *fz)
 		long ret = sys_mshare(name, 0, UNIT, O_CREAT | O_EXCL | O_RDWR,
 				      0600);
 
-		/* Only reached if the call failed. */
+		/* Still running from the region, or refused. */
 		if (ret == 0)
 			_exit(2);
 		_exit(errno == EEXIST || errno == EINVAL ? 0 : 100 + errno);
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)
 		return;
-	__atomic_fetch_add(&fz->sh->calls[OP_SUICIDE], 1, __ATOMIC_RELAXED);
-	/* Known: pages mapped executable execute in a window (reported). */
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 2 && !strict_known_bugs)
-		status = 0;
-	if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV) &&
-	    !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+	__atomic_fetch_add(&fz->sh->calls[OP_OWN_TEXT], 1, __ATOMIC_RELAXED);
+	/*
+	 * Execution follows the region's mappings: having moved its text into
+	 * the region, the child runs on (2); or mshare() refused (0).
+	 */
+	if (!(WIFEXITED(status) && (WEXITSTATUS(status) == 2 ||
+				    WEXITSTATUS(status) == 0)))
 		failed(fz, "child creating over its own text: status %#x",
 		       status);
 	hash(fz, status);
@@ -1474,7 +1468,7 @@ static void run(struct fuzz *fz)
 			break;
 		default:
 			if (!fz->child)
-				do_suicide(fz);
+				do_own_text(fz);
 			break;
 		}
 	}
@@ -1696,8 +1690,6 @@ int main(int argc, char **argv)
 	env = getenv("MSHARE_FUZZ_OPS");
 	if (env && *env)
 		opt_ops = strtoul(env, NULL, 0);
-	env = getenv("MSHARE_KNOWN_BUGS");
-	strict_known_bugs = env && !strcmp(env, "1");
 	while ((opt = getopt_long(argc, argv, "+hlF:f:V:v:t:T:r:", options,
 				  NULL)) != -1) {
 		switch (opt) {

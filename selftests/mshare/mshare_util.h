@@ -272,4 +272,18 @@ static inline int touch_signal(char *p, bool write)
 	return sig;
 }
 
+/* The signal that calling the code at @p raises (0 if it ran and returned). */
+static inline int exec_signal(void *p)
+{
+	struct sigaction sa = { .sa_handler = on_fault }, old_segv, old_bus;
+	int sig;
+
+	sigaction(SIGSEGV, &sa, &old_segv);
+	sigaction(SIGBUS, &sa, &old_bus);
+	sig = GUARDED_MASK(1, ((void (*)(void))p)());
+	sigaction(SIGSEGV, &old_segv, NULL);
+	sigaction(SIGBUS, &old_bus, NULL);
+	return sig;
+}
+
 #endif /* __MSHARE_UTIL_H */
