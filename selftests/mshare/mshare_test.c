@@ -720,11 +720,15 @@ static void pin_to_cpu(int cpu)
 	sched_setaffinity(0, sizeof(set), &set);
 }
 
-/* A region with a control page at BASE and a target page 64 MiB in. */
+/*
+ * A region with a control page at BASE and a target page 64 MiB in, with a
+ * neighbour after it that stays mapped: unmapping the target then frees
+ * no page table, and only the TLB flush can take its translation away.
+ */
 static int create_control_and_target(const char *name)
 {
 	if (map_fixed(BASE, PAGE, MAP_SHARED, 0) == MAP_FAILED ||
-	    map_fixed(BASE + 64 * MiB, PAGE, MAP_SHARED, 0) == MAP_FAILED)
+	    map_fixed(BASE + 64 * MiB, 2 * PAGE, MAP_SHARED, 0) == MAP_FAILED)
 		return -1;
 	return sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR, 0600);
 }
