@@ -300,41 +300,52 @@ struct mshare_move {
 	unsigned long nr_vmas;
 };
 
+/* Counts a huge PMD, under its lock; false if the entry is not one. */
+static bool count_rss_huge_pmd(pmd_t *pmd, unsigned long addr,
+			       struct mm_walk *walk)
+{
+	struct mshare_move *mv = walk->private;
+	spinlock_t *ptl = pmd_lock(walk->mm, pmd);
+	pmd_t val = *pmd;
+	struct folio *folio = NULL;
+	bool huge = true;
+
+	if (is_huge_zero_pmd(val)) {
+		mv->ptes++;	/* its deposited table */
+	} else if (pmd_trans_huge(val) || pmd_devmap(val)) {
+		struct page *page = vm_normal_page_pmd(walk->vma, addr, val);
+
+		if (page)
+			folio = page_folio(page);
+	} else if (is_swap_pmd(val)) {
+		if (is_pmd_migration_entry(val))
+			folio = pfn_swap_entry_folio(pmd_to_swp_entry(val));
+	} else {
+		huge = false;
+	}
+	if (folio) {
+		mv->rss[mm_counter(folio)] += HPAGE_PMD_NR;
+		if (folio_test_anon(folio))
+			mv->ptes++;	/* its deposited table */
+	}
+	spin_unlock(ptl);
+	return huge;
+}
+
 static int count_rss_pmd(pmd_t *pmd, unsigned long addr, unsigned long end,
 			 struct mm_walk *walk)
 {
 	struct mshare_move *mv = walk->private;
 	struct vm_area_struct *vma = walk->vma;
-	spinlock_t *ptl;	/* of the PMD or of the PTE table */
+	spinlock_t *ptl;	/* of the PTE table */
 	pte_t *start_pte, *pte;
 
-	ptl = pmd_trans_huge_lock(pmd, vma);
-	if (ptl) {
-		pmd_t val = *pmd;
-
-		if (is_huge_zero_pmd(val)) {
-			mv->ptes++;	/* its deposited table */
-		} else if (pmd_present(val)) {
-			struct page *page = vm_normal_page_pmd(vma, addr, val);
-
-			if (page) {
-				struct folio *folio = page_folio(page);
-
-				mv->rss[mm_counter(folio)] += HPAGE_PMD_NR;
-				if (folio_test_anon(folio))
-					mv->ptes++;
-			}
-		} else if (is_pmd_migration_entry(val)) {
-			struct folio *folio =
-				pfn_swap_entry_folio(pmd_to_swp_entry(val));
-
-			mv->rss[mm_counter(folio)] += HPAGE_PMD_NR;
-			if (folio_test_anon(folio))
-				mv->ptes++;
-		}
-		spin_unlock(ptl);
+	/*
+	 * pmd_lock() rather than pmd_trans_huge_lock(): the same, taken
+	 * unconditionally, which sparse can follow.
+	 */
+	if (count_rss_huge_pmd(pmd, addr, walk))
 		return 0;
-	}
 
 	start_pte = pte_offset_map_lock(walk->mm, pmd, addr, &ptl);
 	if (!start_pte) {

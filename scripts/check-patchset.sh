@@ -109,9 +109,19 @@ done
 
 log "sparse (make C=2) on mm/mshare.o and fs/msharefs/"
 kmake C=2 mm/mshare.o fs/msharefs/inode.o >"$out/sparse.log" 2>&1
-sparse_warnings=$(grep -cE '^(mm/mshare|fs/msharefs/).*: (warning|error):' "$out/sparse.log")
-log "sparse: $sparse_warnings warnings or errors in mm/mshare.c and fs/msharefs/"
-[ "$sparse_warnings" = 0 ] || { grep -E '^(mm/mshare|fs/msharefs/)' "$out/sparse.log"; fail=1; }
+# Every warning met while checking our two objects, in our files or in the
+# headers they include.  One kind is known to be false: pte_unmap()'s
+# rcu_read_unlock() after pte_offset_map_lock(), whose rcu_read_lock()
+# sparse cannot see; every user of that pair in mm/ gets it (e.g.
+# madvise_free_pte_range(), mincore_pte_range()).
+grep -E ': (warning|error):' "$out/sparse.log" >"$out/sparse.warnings"
+known='^\./include/linux/rcupdate\.h:[0-9]+:[0-9]+: warning: context imbalance in .* - unexpected unlock$'
+sparse_all=$(wc -l <"$out/sparse.warnings")
+sparse_known=$(grep -cE "$known" "$out/sparse.warnings")
+sparse_new=$((sparse_all - sparse_known))
+log "sparse: $sparse_new warnings or errors; $sparse_known known false positives (pte_unmap() after pte_offset_map_lock())"
+sed 's/^/  /' "$out/sparse.warnings"
+[ "$sparse_new" = 0 ] || fail=1
 
 log "kselftest build: make -C tools/testing/selftests TARGETS=mshare"
 if kmake -s headers >/dev/null 2>&1 &&

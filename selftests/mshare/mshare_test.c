@@ -932,6 +932,54 @@ TEST(transparent_huge_pages_are_shared)
 	write_file(THP_ENABLED, mode + 1);
 }
 
+/*
+ * Huge pages the creator had before mshare() move into the region with
+ * its tables: still PMD mappings, counted out of the creator's RSS, and
+ * read by another sharer without faults.  The host's counters must add
+ * up when it is torn down (DEBUG_VM reports a bad rss-counter state or
+ * leftover pgtables_bytes, which the harness catches).
+ */
+TEST(creators_huge_pages_move_into_the_region)
+{
+	char *p = (char *)(BASE + 1024 * MiB), name[64], old[128], *mode;
+	long huge_before, huge_after, rss_before, rss_after;
+	int i;
+
+	if (!mshare_present())
+		SKIP(return, "kernel without mshare");
+	if (read_file(THP_ENABLED, old, sizeof(old)))
+		SKIP(return, "kernel without transparent huge pages");
+	mode = strchr(old, '[');
+	ASSERT_NE(NULL, mode);
+	*strchr(mode, ']') = '\0';
+	ASSERT_EQ(0, write_file(THP_ENABLED, "madvise"));
+	region_name(name, sizeof(name), "thpmove");
+	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 0));
+	ASSERT_EQ(p, mmap(p, 4 * HPAGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			  -1, 0));
+	ASSERT_EQ(0, madvise(p, 4 * HPAGE, MADV_HUGEPAGE));
+	for (i = 0; i < 4; i++)
+		memset(p + i * HPAGE, 'h' + i, HPAGE);
+	huge_before = settled_meminfo_kib("AnonHugePages");
+	rss_before = status_kib("RssAnon");
+	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
+				0600));
+	huge_after = settled_meminfo_kib("AnonHugePages");
+	rss_after = status_kib("RssAnon");
+	TH_LOG("AnonHugePages %ld -> %ld kB, creator's RssAnon %ld -> %ld kB",
+	       huge_before, huge_after, rss_before, rss_after);
+	EXPECT_LE(4 * HPAGE / 1024, huge_before);
+	EXPECT_EQ(huge_before, huge_after);
+	EXPECT_GE(rss_before - 4 * (long)(HPAGE / 1024), rss_after);
+	for (i = 0; i < 4; i++)
+		EXPECT_EQ('h' + i, p[i * HPAGE + 4095]);
+	EXPECT_EQ(0, in_child(read_thp_without_faults, name));
+	EXPECT_EQ(0, sys_mshare_unlink(name));
+	ASSERT_EQ(0, munmap((void *)BASE, UNIT));
+	write_file(THP_ENABLED, mode + 1);
+}
+
 #define KSM "/sys/kernel/mm/ksm/"
 
 static long ksm_pages_sharing(void)
