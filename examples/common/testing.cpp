@@ -281,4 +281,22 @@ Command BackendTest::command(std::string_view program_name,
   return result;
 }
 
+int in_child(const std::function<int()>& body) {
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int code = 100;
+    try {
+      code = body();
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "child: %s\n", error.what());
+    }
+    std::fflush(nullptr);
+    _exit(code);
+  }
+  int status = -1;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
 }  // namespace examples_test

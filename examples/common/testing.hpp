@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -130,6 +131,10 @@ class BackendTest : public ::testing::TestWithParam<libmshare::Backend> {
                                         ? std::string("Kernel")              \
                                         : std::string("Posix");              \
                            })
+
+// Runs `body` in a forked child (an exception ends it with 100, printed
+// on stderr); returns its wait status.
+int in_child(const std::function<int()>& body);
 
 }  // namespace examples_test
 

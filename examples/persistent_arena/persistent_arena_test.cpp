@@ -23,6 +23,7 @@ namespace {
 using examples_test::BackendTest;
 using examples_test::Command;
 using examples_test::field;
+using examples_test::in_child;
 using examples_test::lines_starting;
 using examples_test::Result;
 using libmshare::Access;
@@ -30,25 +31,6 @@ using libmshare::Backend;
 using libmshare::Region;
 
 constexpr uid_t kNobody = 65534;
-
-// Runs `body` in a forked child; returns its wait status.
-int in_child(const std::function<int()>& body) {
-  std::fflush(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int code = 100;
-    try {
-      code = body();
-    } catch (const std::exception& error) {
-      std::fprintf(stderr, "child: %s\n", error.what());
-    }
-    std::fflush(nullptr);
-    _exit(code);
-  }
-  int status = -1;
-  waitpid(pid, &status, 0);
-  return status;
-}
 
 class PersistentArenaTest : public BackendTest {
  protected:

@@ -26,6 +26,7 @@ namespace {
 using examples_test::BackendTest;
 using examples_test::Command;
 using examples_test::field;
+using examples_test::in_child;
 using examples_test::lines_starting;
 using examples_test::Result;
 using libmshare::Backend;
@@ -66,25 +67,6 @@ std::map<std::string, QueueLine> queue_lines(const std::string& output) {
 std::string committed_line(const std::string& output) {
   auto lines = lines_starting(output, "committed ");
   return lines.size() == 1 ? lines.front() : std::string();
-}
-
-// Runs `body` in a forked child; returns its wait status.
-int in_child(const std::function<int()>& body) {
-  std::fflush(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int code = 100;
-    try {
-      code = body();
-    } catch (const std::exception& error) {
-      std::fprintf(stderr, "child: %s\n", error.what());
-    }
-    std::fflush(nullptr);
-    _exit(code);
-  }
-  int status = -1;
-  waitpid(pid, &status, 0);
-  return status;
 }
 
 class QueuePreallocTest : public BackendTest {

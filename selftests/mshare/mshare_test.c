@@ -736,6 +736,23 @@ static int create_control_and_target(const char *name)
 #define TLB_ROUNDS 500
 
 /*
+ * fork(); the child runs on CPU 1 and takes every @sig its loop raises as
+ * one it expects (on_fault() jumps back to its sigsetjmp()).
+ */
+static pid_t fork_reader_on_cpu1(int sig)
+{
+	struct sigaction sa = { .sa_handler = on_fault };
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		pin_to_cpu(1);
+		poke(&guarded, 1);
+		sigaction(sig, &sa, NULL);
+	}
+	return pid;
+}
+
+/*
  * B spins on CPU 1 reading a page while A, on CPU 0, unmaps it and maps a
  * different page holding the next value there.  Once A has published that
  * round, B may see the new value or a hole, never the old page: every
@@ -765,16 +782,11 @@ TEST_F_TIMEOUT(slow, tlb_flushes_reach_every_sharer_cpu, 600)
 	pages = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, pages);
 	ASSERT_EQ(0, create_control_and_target(name));
-	pid = fork();
+	pid = fork_reader_on_cpu1(SIGBUS);
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		struct sigaction sa = { .sa_handler = on_fault };
 		unsigned long seen, published;
 
-		pin_to_cpu(1);
-		/* Every fault of this loop is one it expects. */
-		poke(&guarded, 1);
-		sigaction(SIGBUS, &sa, NULL);
 		for (;;) {
 			published = __atomic_load_n(done, __ATOMIC_ACQUIRE);
 			if (published == TLB_ROUNDS)
@@ -825,16 +837,11 @@ TEST_F_TIMEOUT(slow, mprotect_reaches_every_sharer_cpu, 600)
 		SKIP(return, "needs two CPUs");
 	region_name(name, sizeof(name), "tlbro");
 	ASSERT_EQ(0, create_control_and_target(name));
-	pid = fork();
+	pid = fork_reader_on_cpu1(SIGSEGV);
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		struct sigaction sa = { .sa_handler = on_fault };
 		unsigned long before, after;
 
-		pin_to_cpu(1);
-		/* Every fault of this loop is one it expects. */
-		poke(&guarded, 1);
-		sigaction(SIGSEGV, &sa, NULL);
 		for (;;) {
 			before = __atomic_load_n(state, __ATOMIC_ACQUIRE);
 			if (before == 2 * TLB_ROUNDS)
