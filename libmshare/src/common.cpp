@@ -67,6 +67,21 @@ std::string describe(std::string_view name, Backend backend) {
   return text;
 }
 
+bool begin_shrink(State& state, std::size_t new_size,
+                  const std::string& where) {
+  if (new_size > state.size)
+    throw_error(EINVAL, "shrink() of " + where + " from " +
+                            std::to_string(state.size) + " to " +
+                            std::to_string(new_size) +
+                            " bytes: use grow() to make a region larger");
+  if (new_size == state.size) return false;
+  Header* header = state.header();
+  header->size.store(new_size, std::memory_order_release);
+  header->generation.fetch_add(1, std::memory_order_release);
+  state.size = new_size;
+  return true;
+}
+
 std::string hex(std::uintptr_t value) {
   char buffer[2 + 2 * sizeof(value) + 1];
   std::snprintf(buffer, sizeof(buffer), "0x%llx",

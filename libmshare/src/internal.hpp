@@ -117,6 +117,13 @@ struct State {
 // "region \"NAME\" (posix)"
 std::string describe(std::string_view name, Backend backend);
 
+// The start of shrink() in every backend: EINVAL (naming `where`) if
+// `new_size` is larger than the region; false if it is the same size.
+// Otherwise publishes the smaller size to every sharer first, so that
+// nobody starts using the part that goes, and returns true: the backend
+// then frees the tail.
+bool begin_shrink(State& state, std::size_t new_size, const std::string& where);
+
 // stat(2) of the file that names a region (`path`) into `st`, and the
 // fields of `info` that every backend learns from it: name, backend, mode,
 // owner.  Returns false if there is no such file.

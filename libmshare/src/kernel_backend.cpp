@@ -314,20 +314,11 @@ void grow(State& state, std::size_t new_size) {
 void shrink(State& state, std::size_t new_size) {
   refresh(state);
   const std::string where = describe(state.name, kBackend);
-  if (new_size > state.size)
-    throw_error(EINVAL, "shrink() of " + where + " from " +
-                            std::to_string(state.size) + " to " +
-                            std::to_string(new_size) +
-                            " bytes: use grow() to make a region larger");
-  if (new_size == state.size) return;
+  if (!begin_shrink(state, new_size, where)) return;
 
-  // Publish the smaller size first, so nobody starts using the part that
-  // goes; then free its pages (a partial munmap alone would leave them in
+  // Free the tail's pages (a partial munmap alone would leave them in
   // their memfd) and unmap it, which leaves a hole in every sharer.
   Header* header = state.header();
-  header->size.store(new_size, std::memory_order_release);
-  header->generation.fetch_add(1, std::memory_order_release);
-  state.size = new_size;
   const std::size_t new_length = region_length(new_size);
   const std::uint64_t mapped = header->mapped.load(std::memory_order_acquire);
   if (mapped <= new_length) return;

@@ -339,20 +339,12 @@ void shrink(State& state, std::size_t new_size) {
   FileLock lock(state.fd.get(), state.name);
   refresh(state);
   const std::string where = describe(state.name, kBackend);
-  if (new_size > state.size)
-    throw_error(EINVAL, "shrink() of " + where + " from " +
-                            std::to_string(state.size) + " to " +
-                            std::to_string(new_size) +
-                            " bytes: use grow() to make a region larger");
-  if (new_size == state.size) return;
+  if (!begin_shrink(state, new_size, where)) return;
 
-  // Publish the smaller size first, then truncate the object: that frees
-  // the pages, and every process still mapping the tail (this one
-  // included: the mapping stays, ready for growth) gets SIGBUS there.
+  // Truncate the object: that frees the pages, and every process still
+  // mapping the tail (this one included: the mapping stays, ready for
+  // growth) gets SIGBUS there.
   Header* header = state.header();
-  header->size.store(new_size, std::memory_order_release);
-  header->generation.fetch_add(1, std::memory_order_release);
-  state.size = new_size;
   const std::size_t new_length = region_length(new_size);
   if (ftruncate(state.fd.get(), static_cast<off_t>(new_length)) != 0)
     throw_error(errno, "ftruncate(" + std::to_string(new_length) +
