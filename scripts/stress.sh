@@ -45,20 +45,8 @@ start=$SECONDS
 "$top/scripts/qemu-run.sh" --name stress --timeout "${STRESS_TIMEOUT:-3600}" \
 	--add "$guest" -- sh /work/stress-suites | tee "$out/guest.log"
 guest_rc=${PIPESTATUS[0]}
-guest_problem=$(grep -a '^qemu-run: FAIL' "$out/guest.log")
 
 echo
 echo "stress: results ($((SECONDS - start)) s)"
 awk -f "$top/scripts/summarize.awk" "$out/guest.log" >"$out/summary"
-grep -v '^TOTAL' "$out/summary"
-read -r _ passed failed skipped < <(grep '^TOTAL' "$out/summary")
-if [ -n "$guest_problem" ]; then
-	echo "$guest_problem"
-	failed=$((failed + 1))
-elif [ "$guest_rc" != 0 ] && [ "$failed" = 0 ]; then
-	echo "stress: the guest run exited with status $guest_rc"
-	failed=$((failed + 1))
-fi
-[ "$passed" -gt 0 ] || { echo "stress: no test passed"; failed=$((failed + 1)); }
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" = 0 ]
+"$top/scripts/verdict.sh" stress "$out/summary" "$out/guest.log" "$guest_rc"

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <new>
 #include <system_error>
 
 #include "internal.hpp"
@@ -53,6 +54,22 @@ std::uint64_t hash_name(std::string_view name) noexcept {
 }
 
 }  // namespace
+
+Header* write_header(std::uintptr_t base, std::uint32_t flags,
+                     std::uint64_t window, std::uint64_t size,
+                     std::uint64_t mapped) noexcept {
+  auto* header = new (reinterpret_cast<void*>(base)) Header{};
+  header->magic = kHeaderMagic;
+  header->version = kHeaderVersion;
+  header->header_size = kHeaderSize;
+  header->address = base;
+  header->flags = flags;
+  header->window = window;
+  header->size.store(size, std::memory_order_relaxed);
+  header->generation.store(1, std::memory_order_relaxed);
+  header->mapped.store(mapped, std::memory_order_relaxed);
+  return header;
+}
 
 void throw_error(int error, const std::string& message) {
   throw std::system_error(error, std::generic_category(), message);

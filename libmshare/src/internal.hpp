@@ -111,6 +111,12 @@ struct State {
   }
 };
 
+// Writes a new region's header at `base`, still marked as being created:
+// the creator stores kStateReady (release) once the region is usable.
+Header* write_header(std::uintptr_t base, std::uint32_t flags,
+                     std::uint64_t window, std::uint64_t size,
+                     std::uint64_t mapped) noexcept;
+
 // Errors ------------------------------------------------------------------
 
 [[noreturn]] void throw_error(int error, const std::string& message);

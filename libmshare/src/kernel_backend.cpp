@@ -23,7 +23,6 @@
 #include <cerrno>
 #include <map>
 #include <mutex>
-#include <new>
 #include <system_error>
 
 #include "internal.hpp"
@@ -184,16 +183,7 @@ std::unique_ptr<State> try_create(std::string_view name,
       munmap(reinterpret_cast<void*>(base + length), window - length) != 0)
     throw_error(errno, "munmap of the reservation for " + where);
 
-  auto* header = new (reinterpret_cast<void*>(base)) Header{};
-  header->magic = kHeaderMagic;
-  header->version = kHeaderVersion;
-  header->header_size = kHeaderSize;
-  header->address = base;
-  header->flags = flags;
-  header->window = window;
-  header->size.store(options.size, std::memory_order_relaxed);
-  header->generation.store(1, std::memory_order_relaxed);
-  header->mapped.store(length, std::memory_order_relaxed);
+  Header* header = write_header(base, flags, window, options.size, length);
   header->state.store(kStateReady, std::memory_order_release);
 
   auto state = std::make_unique<State>();

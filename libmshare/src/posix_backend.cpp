@@ -22,7 +22,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <new>
 #include <thread>
 
 #include "internal.hpp"
@@ -231,16 +230,7 @@ std::unique_ptr<State> try_create(std::string_view name,
 
   std::uint32_t flags = (options.huge_pages ? kFlagHugePages : 0) |
                         (options.populate ? kFlagPopulate : 0);
-  auto* header = new (reinterpret_cast<void*>(base)) Header{};
-  header->magic = kHeaderMagic;
-  header->version = kHeaderVersion;
-  header->header_size = kHeaderSize;
-  header->address = base;
-  header->flags = flags;
-  header->window = length;
-  header->size.store(options.size, std::memory_order_relaxed);
-  header->generation.store(1, std::memory_order_relaxed);
-  header->mapped.store(length, std::memory_order_relaxed);
+  Header* header = write_header(base, flags, length, options.size, length);
 
   auto state = make_state(name, Access::ReadWrite, base, options.size, flags);
   state->created = true;

@@ -891,24 +891,51 @@ static int read_thp_without_faults(const char *name)
 }
 
 /*
+ * Sets transparent huge pages to "madvise" and returns the mode to put
+ * back, in buf; NULL on a kernel without them.
+ */
+static const char *thp_set_madvise(char *buf, size_t len)
+{
+	char *mode, *end;
+
+	if (read_file(THP_ENABLED, buf, len))
+		return NULL;
+	mode = strchr(buf, '[');
+	end = mode ? strchr(mode, ']') : NULL;
+	if (!end || write_file(THP_ENABLED, "madvise"))
+		return NULL;
+	*end = '\0';
+	return mode + 1;
+}
+
+/* Four huge pages at p, filled with 'h', 'i', 'j' and 'k'. */
+static int fill_huge_pages(char *p)
+{
+	int i;
+
+	if (madvise(p, 4 * HPAGE, MADV_HUGEPAGE))
+		return -1;
+	for (i = 0; i < 4; i++)
+		memset(p + i * HPAGE, 'h' + i, HPAGE);
+	return 0;
+}
+
+/*
  * Huge pages faulted in through a window are the region's: PMD mappings
  * in the shared tables that every sharer reads without a fault.  Splitting
  * one with a partial munmap keeps the rest intact.
  */
 TEST(transparent_huge_pages_are_shared)
 {
-	char *p = (char *)(BASE + 1024 * MiB), name[64], old[128], *mode;
+	char *p = (char *)(BASE + 1024 * MiB), name[64], old[128];
+	const char *mode;
 	long before, after;
-	int i;
 
 	if (!mshare_present())
 		SKIP(return, "kernel without mshare");
-	if (read_file(THP_ENABLED, old, sizeof(old)))
+	mode = thp_set_madvise(old, sizeof(old));
+	if (!mode)
 		SKIP(return, "kernel without transparent huge pages");
-	mode = strchr(old, '[');
-	ASSERT_NE(NULL, mode);
-	*strchr(mode, ']') = '\0';
-	ASSERT_EQ(0, write_file(THP_ENABLED, "madvise"));
 	region_name(name, sizeof(name), "thp");
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 0));
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
@@ -917,9 +944,7 @@ TEST(transparent_huge_pages_are_shared)
 	/* Made through the window after creation: it lands in the region. */
 	ASSERT_EQ(p, mmap(p, 4 * HPAGE, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
-	ASSERT_EQ(0, madvise(p, 4 * HPAGE, MADV_HUGEPAGE));
-	for (i = 0; i < 4; i++)
-		memset(p + i * HPAGE, 'h' + i, HPAGE);
+	ASSERT_EQ(0, fill_huge_pages(p));
 	after = settled_meminfo_kib("AnonHugePages");
 	TH_LOG("AnonHugePages: %ld kB before, %ld kB after", before, after);
 	EXPECT_LE(before + 4 * HPAGE / 1024, after);
@@ -936,7 +961,7 @@ TEST(transparent_huge_pages_are_shared)
 	EXPECT_EQ(0, p[2 * HPAGE]);
 	EXPECT_EQ(0, sys_mshare_unlink(name));
 	ASSERT_EQ(0, munmap((void *)BASE, UNIT));
-	write_file(THP_ENABLED, mode + 1);
+	write_file(THP_ENABLED, mode);
 }
 
 /*
@@ -948,26 +973,22 @@ TEST(transparent_huge_pages_are_shared)
  */
 TEST(creators_huge_pages_move_into_the_region)
 {
-	char *p = (char *)(BASE + 1024 * MiB), name[64], old[128], *mode;
+	char *p = (char *)(BASE + 1024 * MiB), name[64], old[128];
 	long huge_before, huge_after, rss_before, rss_after;
+	const char *mode;
 	int i;
 
 	if (!mshare_present())
 		SKIP(return, "kernel without mshare");
-	if (read_file(THP_ENABLED, old, sizeof(old)))
+	mode = thp_set_madvise(old, sizeof(old));
+	if (!mode)
 		SKIP(return, "kernel without transparent huge pages");
-	mode = strchr(old, '[');
-	ASSERT_NE(NULL, mode);
-	*strchr(mode, ']') = '\0';
-	ASSERT_EQ(0, write_file(THP_ENABLED, "madvise"));
 	region_name(name, sizeof(name), "thpmove");
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 0));
 	ASSERT_EQ(p, mmap(p, 4 * HPAGE, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
 			  -1, 0));
-	ASSERT_EQ(0, madvise(p, 4 * HPAGE, MADV_HUGEPAGE));
-	for (i = 0; i < 4; i++)
-		memset(p + i * HPAGE, 'h' + i, HPAGE);
+	ASSERT_EQ(0, fill_huge_pages(p));
 	huge_before = settled_meminfo_kib("AnonHugePages");
 	rss_before = status_kib("RssAnon");
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
@@ -984,7 +1005,7 @@ TEST(creators_huge_pages_move_into_the_region)
 	EXPECT_EQ(0, in_child(read_thp_without_faults, name));
 	EXPECT_EQ(0, sys_mshare_unlink(name));
 	ASSERT_EQ(0, munmap((void *)BASE, UNIT));
-	write_file(THP_ENABLED, mode + 1);
+	write_file(THP_ENABLED, mode);
 }
 
 #define KSM "/sys/kernel/mm/ksm/"
