@@ -59,10 +59,11 @@
  */
 #define MEM_NOISE_KIB	(2048 + kasan_slack_kib())
 /*
- * PageTables also counts the kernel's own PMD and PUD tables
- * (pmd_alloc_one() and pud_alloc_one() run the page-table constructor for
- * init_mm too).  Vmalloc'd kernel stacks of the forks can reach a new GiB
- * of vmalloc space, whose PMD table is never freed: allow two pages.
+ * PageTables counts every page table: other processes' (a page more if
+ * one grows, by its stack or heap reaching a new 2 MiB) and the kernel's
+ * own PMD and PUD tables (pmd_alloc_one() and pud_alloc_one() run the
+ * constructor for init_mm too).  It may end up to two pages above the
+ * baseline; the tables no process owns must come back exactly.
  */
 #define PT_NOISE_KIB	8
 /*
@@ -582,8 +583,36 @@ static long live_mm_structs(void)
 	return active;
 }
 
+/*
+ * Page tables no process owns: PageTables less every process's VmPTE
+ * (its PTE, PMD and PUD tables; PGDs are in neither).  The regions' host
+ * mms are not processes, so their tables count here, and so do the
+ * kernel's; another process's tables growing or shrinking do not.
+ */
+static long unowned_page_tables_kib(long page_tables)
+{
+	char path[sizeof("/proc//status") + sizeof(((struct dirent *)0)->d_name)];
+	struct dirent *d;
+	long sum = 0, kib;
+	DIR *dir;
+
+	dir = opendir("/proc");
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir))) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", d->d_name);
+		kib = proc_field(path, "VmPTE", ": ");
+		if (kib > 0)
+			sum += kib;
+	}
+	closedir(dir);
+	return page_tables - sum;
+}
+
 struct snapshot {
-	long page_tables, mem_free, mm_structs;
+	long page_tables, unowned, mem_free, mm_structs;
 	int entries;
 };
 
@@ -592,6 +621,7 @@ static void take_snapshot(struct snapshot *s)
 	s->mem_free = free_kib();
 	s->entries = msharefs_entries();
 	s->page_tables = meminfo_kib("PageTables");
+	s->unowned = unowned_page_tables_kib(s->page_tables);
 	s->mm_structs = live_mm_structs();
 }
 
@@ -611,7 +641,8 @@ static void take_baseline(struct snapshot *s)
 		take_snapshot(s);
 		if (labs(s->mem_free - previous.mem_free) < MEM_NOISE_KIB / 8 &&
 		    s->mm_structs == previous.mm_structs &&
-		    s->page_tables == previous.page_tables)
+		    s->page_tables == previous.page_tables &&
+		    s->unowned == previous.unowned)
 			break;
 	}
 }
@@ -625,6 +656,7 @@ static void snapshot_after(struct snapshot *s, const struct snapshot *base)
 		take_snapshot(s);
 		if (s->entries == base->entries &&
 		    s->page_tables <= base->page_tables + PT_NOISE_KIB &&
+		    s->unowned <= base->unowned &&
 		    s->mm_structs <= base->mm_structs)
 			break;
 		usleep(200000);
@@ -714,8 +746,9 @@ TEST_F_TIMEOUT(stress, random_cycles_lose_nothing_and_leave_nothing, 3600)
 			 r);
 
 	take_baseline(&base);
-	TH_LOG("baseline: %d msharefs entries, PageTables %ld kB, free %ld kB, %ld live mm_structs",
-	       base.entries, base.page_tables, base.mem_free, base.mm_structs);
+	TH_LOG("baseline: %d entries, PageTables %ld kB (%ld unowned), free %ld kB, %ld mm_structs",
+	       base.entries, base.page_tables, base.unowned, base.mem_free,
+	       base.mm_structs);
 	if (base.mm_structs < 0)
 		TH_LOG("no /proc/slabinfo: live mm_structs are not checked");
 
@@ -764,12 +797,14 @@ TEST_F_TIMEOUT(stress, random_cycles_lose_nothing_and_leave_nothing, 3600)
 	for (r = 0; r < NREGIONS; r++)
 		EXPECT_EQ(0, sys_mshare_unlink(names[r]));
 	snapshot_after(&after, &base);
-	TH_LOG("unshared regions: %d entries, PageTables %ld kB, free %ld kB, %ld mm_structs",
-	       during.entries, during.page_tables, during.mem_free,
-	       during.mm_structs);
-	TH_LOG("after unlink: %d entries, PageTables %ld kB, free %ld kB (%+ld kB), %ld mm_structs",
-	       after.entries, after.page_tables, after.mem_free,
-	       after.mem_free - base.mem_free, after.mm_structs);
+	TH_LOG("regions unshared: %d entries, PageTables %ld kB (%ld unowned), free %ld kB,",
+	       during.entries, during.page_tables, during.unowned,
+	       during.mem_free);
+	TH_LOG("%ld mm_structs", during.mm_structs);
+	TH_LOG("after unlink: %d entries, PageTables %ld kB (%ld unowned), free %ld kB (%+ld),",
+	       after.entries, after.page_tables, after.unowned, after.mem_free,
+	       after.mem_free - base.mem_free);
+	TH_LOG("%ld mm_structs", after.mm_structs);
 	/* The regions hold memory: losing one would show in MemFree. */
 	EXPECT_LE((long)(NREGIONS * STABLE_PAGES * PAGE / 1024) - MEM_NOISE_KIB,
 		  base.mem_free - during.mem_free);
@@ -781,8 +816,9 @@ TEST_F_TIMEOUT(stress, random_cycles_lose_nothing_and_leave_nothing, 3600)
 	 * mm were alive until the unlink and freed by it.
 	 */
 	EXPECT_LE(after.page_tables, base.page_tables + PT_NOISE_KIB);
+	EXPECT_LE(after.unowned, base.unowned);
 	EXPECT_LE(NREGIONS * REGION_MIN_TABLES_KIB,
-		  during.page_tables - after.page_tables);
+		  during.unowned - after.unowned);
 	if (base.mm_structs >= 0) {
 		EXPECT_LE(after.mm_structs, base.mm_structs);
 		EXPECT_EQ(after.mm_structs + NREGIONS, during.mm_structs);
