@@ -892,15 +892,13 @@ static int read_thp_without_faults(const char *name)
 
 /*
  * Sets transparent huge pages to "madvise" and returns the mode to put
- * back, in buf; NULL on a kernel without them.
+ * back, found in old (the file as read); NULL if it is not there or the
+ * new mode cannot be set.
  */
-static const char *thp_set_madvise(char *buf, size_t len)
+static const char *thp_set_madvise(char *old)
 {
-	char *mode, *end;
+	char *mode = strchr(old, '['), *end;
 
-	if (read_file(THP_ENABLED, buf, len))
-		return NULL;
-	mode = strchr(buf, '[');
 	end = mode ? strchr(mode, ']') : NULL;
 	if (!end || write_file(THP_ENABLED, "madvise"))
 		return NULL;
@@ -933,9 +931,10 @@ TEST(transparent_huge_pages_are_shared)
 
 	if (!mshare_present())
 		SKIP(return, "kernel without mshare");
-	mode = thp_set_madvise(old, sizeof(old));
-	if (!mode)
+	if (read_file(THP_ENABLED, old, sizeof(old)))
 		SKIP(return, "kernel without transparent huge pages");
+	mode = thp_set_madvise(old);
+	ASSERT_NE(NULL, mode);
 	region_name(name, sizeof(name), "thp");
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 0));
 	ASSERT_EQ(0, sys_mshare(name, BASE, UNIT, O_CREAT | O_EXCL | O_RDWR,
@@ -980,9 +979,10 @@ TEST(creators_huge_pages_move_into_the_region)
 
 	if (!mshare_present())
 		SKIP(return, "kernel without mshare");
-	mode = thp_set_madvise(old, sizeof(old));
-	if (!mode)
+	if (read_file(THP_ENABLED, old, sizeof(old)))
 		SKIP(return, "kernel without transparent huge pages");
+	mode = thp_set_madvise(old);
+	ASSERT_NE(NULL, mode);
 	region_name(name, sizeof(name), "thpmove");
 	ASSERT_NE(MAP_FAILED, map_fixed(BASE, PAGE, MAP_SHARED, 0));
 	ASSERT_EQ(p, mmap(p, 4 * HPAGE, PROT_READ | PROT_WRITE,
