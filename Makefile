@@ -12,12 +12,21 @@ export BUILD_DIR := $(BUILD)
 CMD ?=
 ADD ?=
 export CMD
-# KASAN=1: build and boot build/linux-kasan (generic, inline KASAN).
-ifeq ($(KASAN),1)
-export KERNEL_VARIANT := kasan
+# KERNEL=distro: build and boot build/linux-distro, the test kernel with
+# what distribution kernels have (5-level paging, PTI, NUMA balancing,
+# KVM, Landlock), booted with LA57, two NUMA nodes and four CPUs.
+# KASAN=1: add generic, inline KASAN (build/linux-kasan, or
+# build/linux-distro-kasan with KERNEL=distro).  The variant names the
+# fragment directories under kernel/config/, joined by '-'.
+KERNEL ?= test
+ifneq ($(filter-out test distro,$(KERNEL)),)
+$(error KERNEL=$(KERNEL): use KERNEL=test (default) or KERNEL=distro)
 endif
+KERNEL_VARIANT := $(patsubst -%,%,$(if $(filter distro,$(KERNEL)),distro)$(if $(filter 1,$(KASAN)),-kasan))
+export KERNEL_VARIANT
 GUEST_MEM ?= 2G
-GUEST_SMP ?= 2
+# Unset: 2 CPUs, or what the variant's qemu.conf asks for (distro: 4).
+GUEST_SMP ?=
 export GUEST_MEM GUEST_SMP
 
 .PHONY: all help deps kernel headers guest initramfs run shell test stress demo bench check-docs patchset check-patchset mm-selftests clean distclean
@@ -33,6 +42,7 @@ help:
 	@echo "make check-patchset  git am + build after every patch, checkpatch --strict, sparse"
 	@echo "make mm-selftests    kernel mm selftests on a pristine 6.12 and on ours: same results"
 	@echo "make test KASAN=1    the same suites on a generic, inline KASAN kernel"
+	@echo "make test KERNEL=distro  the same suites on a distribution-like kernel (la57, PTI, NUMA)"
 	@echo "make deps        install the Debian packages the project needs"
 	@echo "make kernel      extract, overlay, patch, configure (verified) and build bzImage"
 	@echo "make headers     install the patched kernel's uapi headers into build/headers"

@@ -32,6 +32,7 @@ build_c() {
 }
 
 build_c "$out/qemu-exit" "$top/scripts/guest/qemu-exit.c"
+build_c "$out/paging-levels" "$top/scripts/guest/paging-levels.c"
 
 list=$build/guest/tests.list.new
 : >"$list"

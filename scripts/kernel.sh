@@ -16,8 +16,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/kernel/VERSION"
 build=${BUILD_DIR:-$top/build}
 pristine=$build/linux-pristine
-# KERNEL_VARIANT=kasan builds build/linux-kasan with the fragments in
-# kernel/config/kasan/ on top of the usual ones.
+# KERNEL_VARIANT=distro, kasan or distro-kasan builds build/linux-VARIANT
+# with the fragments of each named directory under kernel/config/ (in that
+# order) on top of the usual ones.
 variant=${KERNEL_VARIANT:-}
 tree=$build/linux${variant:+-$variant}
 state=$build/kernel-state${variant:+-$variant}
@@ -25,10 +26,10 @@ jobs=${JOBS:-$(nproc)}
 series=$top/kernel/patches/series
 
 fragments=("$top"/kernel/config/*.config)
-if [ -n "$variant" ]; then
-	[ -d "$top/kernel/config/$variant" ] || { echo "kernel: no kernel/config/$variant/" >&2; exit 1; }
-	fragments+=("$top/kernel/config/$variant"/*.config)
-fi
+for part in ${variant//-/ }; do
+	[ -d "$top/kernel/config/$part" ] || { echo "kernel: no kernel/config/$part/" >&2; exit 1; }
+	fragments+=("$top/kernel/config/$part"/*.config)
+done
 
 log() { printf 'kernel: %s\n' "$*" >&2; }
 die() { printf 'kernel: error: %s\n' "$*" >&2; exit 1; }
@@ -46,8 +47,32 @@ extract() {
 	tmp=$(mktemp -d "$build/extract.XXXXXX")
 	log "extracting $KERNEL_TARBALL into $dest"
 	tar -xf "$KERNEL_TARBALL" -C "$tmp"
+	check_version "$tmp"/linux-source-*
 	mv "$tmp"/linux-source-* "$dest"
 	rmdir "$tmp"
+}
+
+# The pin (kernel/VERSION) names the 6.12 release the series was made
+# against.  Debian ships newer stable point releases of 6.12 under the same
+# package name: accept those, deliberately, and say which one is built;
+# refuse another series or an older release.
+check_version() {
+	local src=$1 v p s have pkg
+	v=$(sed -n 's/^VERSION = //p' "$src/Makefile")
+	p=$(sed -n 's/^PATCHLEVEL = //p' "$src/Makefile")
+	s=$(sed -n 's/^SUBLEVEL = //p' "$src/Makefile")
+	have=$v.$p.$s
+	pkg=$(dpkg-query -W -f='${Version}' "$KERNEL_PACKAGE" 2>/dev/null || echo unknown)
+	if [ "$v.$p" != "$KERNEL_SERIES" ] || [ "$s" -lt "${KERNEL_VERSION##*.}" ]; then
+		die "$KERNEL_TARBALL is Linux $have ($KERNEL_PACKAGE $pkg); this project needs $KERNEL_SERIES.x with x >= ${KERNEL_VERSION##*.} (kernel/VERSION)"
+	fi
+	if [ "$have" != "$KERNEL_VERSION" ]; then
+		log "note: building Linux $have ($KERNEL_PACKAGE $pkg), a newer stable release than the pinned $KERNEL_VERSION"
+	else
+		log "building Linux $have ($KERNEL_PACKAGE $pkg), as pinned"
+	fi
+	mkdir -p "$state"
+	echo "Linux $have ($KERNEL_PACKAGE $pkg); pinned $KERNEL_VERSION" >"$state/version"
 }
 
 # Files a patch series touches, one per line.
@@ -134,17 +159,23 @@ config_value() {
 
 verify_config() {
 	local frag line sym want have bad=0
+	declare -A wanted from
+	# A later fragment overrides an earlier one: check the last value.
 	for frag in "${fragments[@]}"; do
 		while read -r line; do
 			case $line in CONFIG_*=*) ;; *) continue ;; esac
-			sym=${line%%=*} want=${line#*=}
-			have=$(config_value "$sym" "$tree/.config")
-			[ -n "$have" ] || have=n
-			if [ "$have" != "$want" ]; then
-				log "$(basename "$frag"): $sym=$want did not stick (final .config: ${have})"
-				bad=1
-			fi
+			wanted[${line%%=*}]=${line#*=}
+			from[${line%%=*}]=$(basename "$frag")
 		done <"$frag"
+	done
+	for sym in "${!wanted[@]}"; do
+		want=${wanted[$sym]}
+		have=$(config_value "$sym" "$tree/.config")
+		[ -n "$have" ] || have=n
+		if [ "$have" != "$want" ]; then
+			log "${from[$sym]}: $sym=$want did not stick (final .config: ${have})"
+			bad=1
+		fi
 	done
 	[ $bad = 0 ] || die "config fragments not satisfied; fix the dependencies above"
 }

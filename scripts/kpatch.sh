@@ -20,7 +20,7 @@ fi
 	cat "$msg"
 	echo "---"
 	for f in "$@"; do
-		a=$build/linux-pristine/$f b=$build/linux/$f
+		a=$build/linux-pristine/$f b=$build/linux${KERNEL_VARIANT:+-$KERNEL_VARIANT}/$f
 		[ -e "$a" ] || a=/dev/null
 		diff -u --label "a/$f" --label "b/$f" "$a" "$b" || [ $? = 1 ]
 	done

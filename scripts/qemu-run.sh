@@ -17,8 +17,19 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/build}
 
-name=run timeout=${QEMU_TIMEOUT:-600} mem=${GUEST_MEM:-2G} smp=${GUEST_SMP:-2}
-ktree=$build/linux${KERNEL_VARIANT:+-$KERNEL_VARIANT}
+# A kernel variant's directories under kernel/config/ may hold qemu.conf:
+# QEMU_CPU, QEMU_SMP_DEFAULT, QEMU_NUMA_NODES, QEMU_APPEND and
+# EXPECT_PAGING_LEVELS for the guest that boots it.
+QEMU_CPU=max QEMU_SMP_DEFAULT=2 QEMU_NUMA_NODES=0 QEMU_APPEND="" EXPECT_PAGING_LEVELS=""
+variant=${KERNEL_VARIANT:-}
+for part in ${variant//-/ }; do
+	conf=$top/kernel/config/$part/qemu.conf
+	# shellcheck source=/dev/null
+	[ -f "$conf" ] && . "$conf"
+done
+
+name=run timeout=${QEMU_TIMEOUT:-600} mem=${GUEST_MEM:-2G} smp=${GUEST_SMP:-$QEMU_SMP_DEFAULT}
+ktree=$build/linux${variant:+-$variant}
 kernel=$ktree/arch/x86/boot/bzImage initrd=$build/initramfs.cpio
 shell=0 adds=() append=""
 while [ $# -gt 0 ]; do
@@ -67,10 +78,27 @@ if [ -s "$spec" ]; then
 	"$ktree/usr/gen_init_cpio" "$spec" >>"$work/initrd.cpio"
 fi
 
-qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp "$smp,sockets=$smp" -m "$mem"
+# Memory in MiB, split evenly over the NUMA nodes (QEMU wants a backend
+# per node for the pc machine).
+case $mem in
+*G) mem_mb=$((${mem%G} * 1024)) ;;
+*M) mem_mb=${mem%M} ;;
+*) mem_mb=$mem ;;
+esac
+numa=()
+if [ "$QEMU_NUMA_NODES" -gt 0 ]; then
+	for ((n = 0; n < QEMU_NUMA_NODES; n++)); do
+		numa+=(-object "memory-backend-ram,id=mem$n,size=$((mem_mb / QEMU_NUMA_NODES))M"
+			-numa "node,nodeid=$n,memdev=mem$n")
+	done
+	mem_mb=$(((mem_mb / QEMU_NUMA_NODES) * QEMU_NUMA_NODES))
+fi
+
+qemu=(qemu-system-x86_64 -accel tcg -cpu "$QEMU_CPU" -smp "$smp,sockets=$smp" -m "${mem_mb}M"
+	"${numa[@]}"
 	-nographic -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04
 	-kernel "$kernel" -initrd "$work/initrd.cpio"
-	-append "console=ttyS0 panic=-1 oops=panic rdinit=/init$append")
+	-append "console=ttyS0 panic=-1 oops=panic rdinit=/init${QEMU_APPEND:+ $QEMU_APPEND}$append")
 
 if [ $shell = 1 ]; then
 	"${qemu[@]}" | tee "$log"
@@ -96,6 +124,14 @@ fi
 booted=$(sed -n 's/.*mshare-guest: cpus=\([0-9]*\).*/\1/p' "$log" | head -n1)
 if [ -z "$fail" ] && [ "$booted" != "$smp" ]; then
 	fail="guest booted ${booted:-no} CPUs, $smp requested"
+fi
+levels=$(sed -n 's/.*mshare-guest: .*paging=\([0-9]*\).*/\1/p' "$log" | head -n1)
+if [ -z "$fail" ] && [ -n "$EXPECT_PAGING_LEVELS" ] && [ "$levels" != "$EXPECT_PAGING_LEVELS" ]; then
+	fail="guest runs ${levels:-unknown}-level paging, $EXPECT_PAGING_LEVELS-level expected"
+fi
+nodes=$(sed -n 's/.*mshare-guest: .*numa_nodes=\([0-9]*\).*/\1/p' "$log" | head -n1)
+if [ -z "$fail" ] && [ "$QEMU_NUMA_NODES" -gt 0 ] && [ "$nodes" != "$QEMU_NUMA_NODES" ]; then
+	fail="guest sees ${nodes:-no} NUMA nodes, $QEMU_NUMA_NODES expected"
 fi
 
 # Kernel lines carry a [seconds.micro] stamp; user output never does.

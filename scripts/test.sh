@@ -27,7 +27,7 @@ if [ -x "$top/examples/run-host-tests.sh" ]; then
 	} | tee "$out/host-examples.log"
 fi
 
-echo "test: guest suites (QEMU, ${GUEST_SMP:-2} CPUs)"
+echo "test: guest suites (QEMU, kernel ${KERNEL_VARIANT:-test})"
 "$top/scripts/qemu-run.sh" --name test --timeout "${TEST_TIMEOUT:-2400}" -- run-tests \
 	| tee "$out/guest.log"
 guest_rc=${PIPESTATUS[0]}
