@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Allocation failures at every step of mshare(): create, attach, the fault
- * path, fork of a sharer and mmap() through a window.  Each operation is
+ * path, fork of a sharer, mmap() through a window and the last detach of
+ * an unlinked region, which tears the region down.  Each operation is
  * run with its n-th allocation failed (/proc/thread-self/fail-nth, with
  * failslab and fail_page_alloc armed for every kind of allocation), for
  * n = 1, 2, ... until it completes without reaching the n-th one.  After
@@ -343,6 +344,48 @@ TEST_F_TIMEOUT(failnth, mmap_through_a_window, 600)
 	EXPECT_GT(MAX_NTH, nth);
 	ASSERT_EQ(0, munmap((void *)BASE, UNIT));
 	EXPECT_EQ(0, sys_mshare_unlink(self->name));
+}
+
+/*
+ * The last detach of an unlinked region frees the region.  Tearing it down
+ * must not depend on an allocation: if the munmap() fails it fails before
+ * the window goes, and if the window goes, all of the region goes with it,
+ * its pages unmapped before their tables are freed.
+ */
+TEST_F_TIMEOUT(failnth, last_detach_of_an_unlinked_region, 600)
+{
+	int nth;
+
+	for (nth = 1; nth < MAX_NTH; nth++) {
+		bool injected;
+		long ret;
+
+		create_in_child(_metadata, self->name);
+		ASSERT_EQ(0, sys_mshare(self->name, BASE, UNIT, O_RDWR, 0));
+		ASSERT_EQ(0, sys_mshare_unlink(self->name));
+		/* Populated by the creator; this one maps more. */
+		EXPECT_EQ('a', peek((char *)(BASE + 2 * MiB)));
+		ASSERT_NE(MAP_FAILED, map_fixed(BASE + 64 * MiB, 2 * MiB,
+						MAP_PRIVATE, 'p'));
+		arm(nth);
+		ret = munmap((void *)BASE, UNIT);
+		injected = disarm();
+		self->injected += injected;
+		if (ret) {
+			ASSERT_TRUE(injected);
+			ASSERT_EQ(ENOMEM, errno);
+			/* Still attached, with everything in place. */
+			EXPECT_EQ('a', peek((char *)(BASE + 3 * MiB)));
+			EXPECT_EQ('p', peek((char *)(BASE + 65 * MiB)));
+			ASSERT_EQ(0, munmap((void *)BASE, UNIT));
+		}
+		/* The region is gone, whatever failed on the way. */
+		EXPECT_EQ(self->regions, read_long(LIVE_REGIONS));
+		EXPECT_EQ(SIGSEGV, touch_signal((char *)BASE, false));
+		if (!injected)
+			break;
+	}
+	EXPECT_GT(MAX_NTH, nth);
 }
 
 TEST_HARNESS_MAIN
