@@ -15,6 +15,7 @@
  */
 #define pr_fmt(fmt) "mshare: " fmt
 
+#include <linux/completion.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/hugetlb.h>
@@ -26,8 +27,10 @@
 #include <linux/mshare.h>
 #include <linux/pagewalk.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/sysctl.h>
 #include <linux/security.h>
 #include <linux/slab.h>
+#include <linux/smp.h>
 #include <linux/swap.h>
 #include <linux/swapops.h>
 #include <linux/syscalls.h>
@@ -50,6 +53,13 @@ struct mshare_region {
 	unsigned long size;
 	/* One for the msharefs inode, one per window, one per user. */
 	refcount_t refs;
+	/*
+	 * The name exists before the creator has moved its mappings in:
+	 * attachers wait for that, and fail as if there were no such name
+	 * if it failed (create_err).
+	 */
+	struct completion created;
+	int create_err;
 	char label[];			/* "[mshare:NAME]" */
 };
 
@@ -109,25 +119,34 @@ static struct mshare_region *region_alloc(const char *name,
 	region->start = start;
 	region->size = size;
 	refcount_set(&region->refs, 1);
+	init_completion(&region->created);
 	sprintf(region->label, "[mshare:%s]", name);
 	atomic_inc(&mshare_nr_regions);
 	return region;
 }
 
 /*
- * The last user is gone: unmap everything in the host, free its tables,
- * including the PUD tables that sharers pointed at, then the host itself.
+ * The last user is gone: no sharer points at the host's tables any more.
+ * Zap every mapping, then free every table of the range, down from the
+ * P4D table under 5-level paging, including the PUD tables that the host
+ * keeps while it has no VMA there.  As in exit_mmap(), nothing here
+ * allocates, so nothing can fail; mmput() then closes the VMAs and frees
+ * the host.
  */
 static void region_free(struct mshare_region *region)
 {
+	MA_STATE(mas, &region->mm->mm_mt, 0, 0);
 	struct mm_struct *host = region->mm;
+	struct vm_area_struct *vma;
 	struct mmu_gather tlb;
 
 	mmap_write_lock(host);
-	do_munmap(host, region->start, region->size, NULL);
 	tlb_gather_mmu_fullmm(&tlb, host);
-	free_pgd_range(&tlb, region->start, region_end(region),
-		       region->start, region_end(region));
+	vma = mas_find(&mas, ULONG_MAX);
+	if (vma)
+		unmap_vmas(&tlb, &mas, vma, 0, ULONG_MAX, ULONG_MAX, true);
+	/* No floor and no ceiling: the host maps nothing else. */
+	free_pgd_range(&tlb, region->start, region_end(region), 0, 0);
 	tlb_finish_mmu(&tlb);
 	mmap_write_unlock(host);
 	mmput(host);
@@ -143,20 +162,41 @@ void mshare_region_put(struct mshare_region *region)
 
 /* Windows */
 
+/*
+ * The host's P4D entry for @addr.  Its P4D table (with 5-level paging; the
+ * PGD itself with 4 levels) exists from create on: prepare_tables().
+ */
 static p4d_t *host_p4d(struct mshare_region *region, unsigned long addr)
 {
-	return p4d_offset(pgd_offset(region->mm, addr), addr);
+	pgd_t *pgd = pgd_offset(region->mm, addr);
+
+	VM_WARN_ON_ONCE(pgd_none(*pgd));
+	return p4d_offset(pgd, addr);
 }
 
 /*
+ * A user P4D entry for the PUD table @pud, made from the table's address,
+ * never copied from another entry: with 4-level paging a P4D entry is a
+ * PGD entry, and under PTI the kernel's copy of a user PGD entry is NX
+ * (pti_set_user_pgtbl()), which copied into a sharer would forbid
+ * execution in the whole window.
+ *
  * x86 ANDs the R/W bits of every paging level: a read-only sharer's own
  * P4D entries make the shared tables below them read-only for it.
  */
-static p4d_t window_entry(struct vm_area_struct *vma, p4d_t host_entry)
+static p4d_t table_entry(pud_t *pud, bool writable)
 {
-	if (!(vma->vm_flags & VM_WRITE))
-		return __p4d(p4d_val(host_entry) & ~_PAGE_RW);
-	return host_entry;
+	pteval_t flags = _PAGE_TABLE;
+
+	if (!writable)
+		flags &= ~_PAGE_RW;
+	return __p4d(__pa(pud) | flags);
+}
+
+static p4d_t window_entry(struct vm_area_struct *vma, p4d_t *hp4d)
+{
+	return table_entry(p4d_pgtable(READ_ONCE(*hp4d)),
+			   vma->vm_flags & VM_WRITE);
 }
 
 /* Point the window's P4D entry for the unit at @addr at the host's table. */
@@ -174,7 +214,7 @@ static int link_unit(struct vm_area_struct *vma, unsigned long addr)
 		return 0;
 	spin_lock(&mm->page_table_lock);
 	if (p4d_none(*p4d))
-		set_p4d(p4d, window_entry(vma, *host_p4d(region, addr)));
+		set_p4d(p4d, window_entry(vma, host_p4d(region, addr)));
 	spin_unlock(&mm->page_table_lock);
 	return 0;
 }
@@ -199,11 +239,28 @@ void mshare_unmap_window(struct vm_area_struct *vma)
 	flush_tlb_mm(mm);
 }
 
+/*
+ * GUP-fast walks an mm's tables with interrupts off and without looking at
+ * VMAs; it leaves an mm with MMF_HAS_MSHARE to the slow path.  Set the flag
+ * before the first window entry appears, and wait for every walk that may
+ * have read it clear to finish: none of them can then reach the region's
+ * tables, in particular not through a read-only window for writing.
+ */
+static void mark_has_mshare(struct mm_struct *mm)
+{
+	if (mm_has_mshare(mm))
+		return;
+	set_bit(MMF_HAS_MSHARE, &mm->flags);
+	/* An IPI to every CPU waits for its interrupts-off section to end. */
+	kick_all_cpus_sync();
+}
+
 static int link_window(struct vm_area_struct *vma)
 {
 	unsigned long addr;
 	int err;
 
+	mark_has_mshare(vma->vm_mm);
 	for (addr = vma->vm_start; addr < vma->vm_end; addr += MSHARE_UNIT) {
 		err = link_unit(vma, addr);
 		if (err) {
@@ -211,7 +268,6 @@ static int link_window(struct vm_area_struct *vma)
 			return err;
 		}
 	}
-	set_bit(MMF_HAS_MSHARE, &vma->vm_mm->flags);
 	return 0;
 }
 
@@ -470,20 +526,26 @@ static int unmerge_ksm(struct mm_struct *mm, unsigned long start,
 	return 0;
 }
 
-/* Give the host a PUD table for every unit the creator has none for. */
-static int prepare_host_tables(struct mm_struct *mm, struct mm_struct *host,
-			       unsigned long start, unsigned long end)
+/*
+ * Everything commit_create() needs, allocated while failing is still
+ * possible: the creator's and the host's P4D tables (real tables with
+ * 5-level paging, where the creator may have nothing mapped under a PGD
+ * entry; the PGDs themselves with 4 levels), and a host PUD table for
+ * every unit the creator has none for.  What the creator has, it hands
+ * over.
+ */
+static int prepare_tables(struct mm_struct *mm, struct mm_struct *host,
+			  unsigned long start, unsigned long end)
 {
 	unsigned long addr;
 
 	for (addr = start; addr < end; addr += MSHARE_UNIT) {
-		pgd_t *pgd = pgd_offset(mm, addr);
-		p4d_t *p4d;
+		p4d_t *p4d = p4d_alloc(mm, pgd_offset(mm, addr), addr);
+		p4d_t *hp4d = p4d_alloc(host, pgd_offset(host, addr), addr);
 
-		if (!pgd_none(*pgd) && !p4d_none(*p4d_offset(pgd, addr)))
-			continue;
-		p4d = p4d_alloc(host, pgd_offset(host, addr), addr);
-		if (!p4d || !pud_alloc(host, p4d, addr))
+		if (!p4d || !hp4d)
+			return -ENOMEM;
+		if (p4d_none(*p4d) && !pud_alloc(host, hp4d, addr))
 			return -ENOMEM;
 	}
 	return 0;
@@ -508,6 +570,32 @@ static int host_insert_vmas(struct mm_struct *mm, struct mm_struct *host,
 		mv->nr_vmas++;
 	}
 	return 0;
+}
+
+/*
+ * The creator's NUMA scanner may have left PROT_NONE hinting entries in
+ * the tables it hands over.  Nothing scans a region, and each would cost
+ * the first sharer to touch the page a fault: restore every entry to its
+ * VMA's protection, as an mprotect() to the same protection would.
+ */
+static void clear_numa_hints(struct mm_struct *host, unsigned long start,
+			     unsigned long end)
+{
+	VMA_ITERATOR(vmi, host, start);
+	struct vm_area_struct *vma;
+	struct mmu_gather tlb;
+
+	if (!sysctl_numa_balancing_mode)
+		return;
+	tlb_gather_mmu(&tlb, host);
+	for_each_vma_range(vmi, vma, end) {
+		if (!vma_is_accessible(vma))
+			continue;
+		change_protection(&tlb, vma, vma->vm_start, vma->vm_end,
+				  vma_wants_manual_pte_write_upgrade(vma) ?
+				  MM_CP_TRY_CHANGE_WRITABLE : 0);
+	}
+	tlb_finish_mmu(&tlb);
 }
 
 /*
@@ -543,15 +631,19 @@ static void commit_create(struct mm_struct *mm, struct mshare_region *region,
 	mm->map_count -= mv->nr_vmas;
 	host->map_count += mv->nr_vmas;
 
-	/* Hand the creator's tables over, or point it at the host's. */
+	/*
+	 * Hand the creator's tables over, or point it at the host's.  No
+	 * other CPU can use the creator's GUP-fast path from here on.
+	 */
+	mark_has_mshare(mm);
 	for (addr = start; addr < end; addr += MSHARE_UNIT) {
 		p4d_t *p4d = p4d_offset(pgd_offset(mm, addr), addr);
 		p4d_t *hp4d = host_p4d(region, addr);
 
 		spin_lock(&mm->page_table_lock);
 		if (p4d_none(*hp4d))
-			set_p4d(hp4d, *p4d);
-		set_p4d(p4d, window_entry(window, *hp4d));
+			set_p4d(hp4d, table_entry(p4d_pgtable(*p4d), true));
+		set_p4d(p4d, window_entry(window, hp4d));
 		spin_unlock(&mm->page_table_lock);
 	}
 
@@ -564,62 +656,52 @@ static void commit_create(struct mm_struct *mm, struct mshare_region *region,
 	atomic_long_add(bytes, &host->pgtables_bytes);
 	if (test_bit(MMF_HUGE_ZERO_PAGE, &mm->flags))
 		mm_get_huge_zero_folio(host);
+	clear_numa_hints(host, start, end);
 
 	mm->map_count++;
 	vm_stat_account(mm, window->vm_flags, vma_pages(window));
 	mshare_region_get(region);
-	set_bit(MMF_HAS_MSHARE, &mm->flags);
 	if (!(window->vm_flags & VM_WRITE))
 		flush_tlb_mm(mm);
 }
 
-static int mshare_create(const char *name, unsigned long start,
-			 unsigned long size, bool writable, umode_t mode)
+/*
+ * Move the caller's mappings in [region->start, region_end) into the
+ * region, which has a name already but no sharer: nobody else touches the
+ * host until region->created completes.
+ */
+static int mshare_create(struct mshare_region *region, bool writable)
 {
-	VMA_ITERATOR(wvmi, current->mm, start);
+	VMA_ITERATOR(wvmi, current->mm, region->start);
+	unsigned long start = region->start, end = region_end(region);
 	struct mm_struct *mm = current->mm;
+	struct mm_struct *host = region->mm;
 	struct mshare_move mv = {};
-	struct mshare_region *region;
 	struct vm_area_struct *window;
-	struct mm_struct *host;
 	int err;
 
-	region = region_alloc(name, start, size);
-	if (!region)
-		return -ENOMEM;
-	host = region->mm;
 	window = window_alloc(mm, region, writable);
-	if (!window) {
-		mshare_region_put(region);
+	if (!window)
 		return -ENOMEM;
-	}
-	/* The name takes the region's first reference. */
-	err = msharefs_add_locked(name, mode, region);
-	if (err) {
-		vm_area_free(window);
-		mshare_region_put(region);
-		return err;
-	}
-
 	if (mmap_write_lock_killable(mm)) {
 		err = -EINTR;
-		goto remove;
+		goto free;
 	}
-	err = check_movable(mm, start, start + size);
+	err = check_movable(mm, start, end);
 	if (!err)
-		err = unmerge_ksm(mm, start, start + size);
+		err = unmerge_ksm(mm, start, end);
 	if (err) {
 		mmap_write_unlock(mm);
-		goto remove;
+		goto free;
 	}
 	mmap_write_lock(host);
-	err = prepare_host_tables(mm, host, start, start + size);
+	err = prepare_tables(mm, host, start, end);
 	if (err)
 		goto unlock;
-	err = host_insert_vmas(mm, host, start, start + size, &mv);
+	err = host_insert_vmas(mm, host, start, end, &mv);
 	if (err)
 		goto forget_vmas;
-	vma_iter_config(&wvmi, start, start + size);
+	vma_iter_config(&wvmi, start, end);
 	err = vma_iter_prealloc(&wvmi, window);
 	if (err)
 		goto forget_vmas;
@@ -635,10 +717,20 @@ forget_vmas:
 unlock:
 	mmap_write_unlock(host);
 	mmap_write_unlock(mm);
-remove:
+free:
 	vm_area_free(window);
-	msharefs_remove_locked(name);
 	return err;
+}
+
+/*
+ * Wait for the region's creator to finish.  ENOENT if creating it failed:
+ * as if the name had not been there.
+ */
+static int wait_created(struct mshare_region *region)
+{
+	if (wait_for_completion_killable(&region->created))
+		return -EINTR;
+	return region->create_err ? -ENOENT : 0;
 }
 
 /* Attach: the caller's range must be empty. */
@@ -652,6 +744,9 @@ static int mshare_attach(struct mshare_region *region, unsigned long start,
 
 	if (start != region->start || size != region->size)
 		return -EINVAL;
+	err = wait_created(region);
+	if (err)
+		return err;
 	window = window_alloc(mm, region, writable);
 	if (!window)
 		return -ENOMEM;
@@ -661,6 +756,11 @@ static int mshare_attach(struct mshare_region *region, unsigned long start,
 	}
 	if (find_vma_intersection(mm, start, start + size)) {
 		err = -EEXIST;
+		goto unlock;
+	}
+	/* Its notifiers would not hear of the host's changes: see below. */
+	if (mm_has_notifiers(mm)) {
+		err = -EBUSY;
 		goto unlock;
 	}
 	err = link_window(window);
@@ -683,6 +783,27 @@ free:
 	return err;
 }
 
+/*
+ * Secondary MMUs (KVM, IOMMU SVA, ODP, HMM) follow an mm's tables through
+ * its MMU notifiers.  Under a window the tables are the host's and change
+ * under the host's lock, where no sharer's notifier hears of it: an mm has
+ * either windows or notifiers, never both.  Called with the mmap_lock held
+ * for writing, which attach holds too.
+ */
+bool mshare_mm_has_window(struct mm_struct *mm)
+{
+	VMA_ITERATOR(vmi, mm, 0);
+	struct vm_area_struct *vma;
+
+	mmap_assert_write_locked(mm);
+	if (!mm_has_mshare(mm))
+		return false;
+	for_each_vma(vmi, vma)
+		if (vma_is_mshare(vma))
+			return true;
+	return false;
+}
+
 /* Faults in a window are resolved in the host. */
 
 static bool host_access_ok(struct vm_area_struct *hvma, unsigned int flags)
@@ -694,11 +815,18 @@ static bool host_access_ok(struct vm_area_struct *hvma, unsigned int flags)
 	return hvma->vm_flags & (VM_READ | VM_WRITE | VM_EXEC);
 }
 
+/*
+ * Called from handle_mm_fault() with the sharer's mmap_lock held for
+ * reading.  When the fault may be retried, waiting for the host's lock is
+ * killable, and when the host's fault handler drops the host's lock
+ * (VM_FAULT_RETRY, VM_FAULT_COMPLETED), the sharer's is dropped too, as
+ * the caller expects of those returns.  Callers that cannot retry wait.
+ */
 vm_fault_t mshare_fault(struct vm_area_struct *vma, unsigned long address,
 			unsigned int flags, struct pt_regs *regs)
 {
 	struct mshare_region *region = vma->vm_private_data;
-	struct mm_struct *host = region->mm;
+	struct mm_struct *mm = vma->vm_mm, *host = region->mm;
 	struct vm_area_struct *hvma;
 	vm_fault_t ret;
 
@@ -711,19 +839,34 @@ vm_fault_t mshare_fault(struct vm_area_struct *vma, unsigned long address,
 		return VM_FAULT_OOM;
 
 	/*
-	 * The host's lock is never dropped under us: without ALLOW_RETRY
-	 * the handler waits instead of returning VM_FAULT_RETRY.
+	 * RETRY_NOWAIT asks for the caller's lock to be kept on a retry,
+	 * which the host's handler would not know to do: do not retry.
 	 */
-	flags &= ~(FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_RETRY_NOWAIT |
-		   FAULT_FLAG_KILLABLE);
-	mmap_read_lock(host);
+	if (flags & FAULT_FLAG_RETRY_NOWAIT)
+		flags &= ~(FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_RETRY_NOWAIT);
+	if (!(flags & FAULT_FLAG_ALLOW_RETRY)) {
+		flags &= ~FAULT_FLAG_KILLABLE;
+		mmap_read_lock(host);
+	} else if (!(flags & FAULT_FLAG_KILLABLE)) {
+		mmap_read_lock(host);
+	} else if (mmap_read_lock_killable(host)) {
+		/* The caller sees the fatal signal and gives up. */
+		mmap_read_unlock(mm);
+		return VM_FAULT_RETRY;
+	}
 	hvma = vma_lookup(host, address);
-	if (!hvma)
+	if (!hvma) {
 		ret = VM_FAULT_SIGBUS;		/* a hole in the region */
-	else if (!host_access_ok(hvma, flags))
+	} else if (!host_access_ok(hvma, flags)) {
 		ret = VM_FAULT_SIGSEGV;
-	else
+	} else {
 		ret = handle_mm_fault(hvma, address, flags, regs);
+		if (ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)) {
+			/* The host's lock is gone already. */
+			mmap_read_unlock(mm);
+			return ret;
+		}
+	}
 	mmap_read_unlock(host);
 	return ret;
 }
@@ -756,25 +899,28 @@ bool mshare_range_touches_window(struct mm_struct *mm, unsigned long start,
 }
 
 /*
- * Find the window that [start, start + len) lies in.  Returns 0 when the
- * range meets no window (or, with @whole_is_local, covers a window whole:
- * that detaches it), 1 with a reference on the region in *regionp, or an
- * error: EINVAL when the range straddles a window's edge, EACCES when
- * @write and the window is read-only.
+ * Find the window that [*startp, *startp + len) lies in, with the address
+ * untagged as the generic code would (LAM): *startp is updated.  Returns 0
+ * when the range meets no window (or, with @whole_is_local, covers a window
+ * whole: that detaches it), 1 with a reference on the region in *regionp,
+ * or an error: EINVAL when the range straddles a window's edge, EACCES
+ * when @write and the window is read-only.
  */
-static int window_target(struct mm_struct *mm, unsigned long start,
+static int window_target(struct mm_struct *mm, unsigned long *startp,
 			 unsigned long len, bool write, bool whole_is_local,
 			 struct mshare_region **regionp)
 {
-	unsigned long end = start + PAGE_ALIGN(len);
 	struct vm_area_struct *vma;
+	unsigned long start, end;
 	int ret;
 
-	if (!mm || !mm_has_mshare(mm) || !len || end <= start)
+	if (!mm || !mm_has_mshare(mm) || !len)
 		return 0;
 	if (mmap_read_lock_killable(mm))
 		return -EINTR;
-	vma = window_meeting(mm, start, end);
+	start = untagged_addr_remote(mm, *startp);
+	end = start + PAGE_ALIGN(len);
+	vma = end > start ? window_meeting(mm, start, end) : NULL;
 	if (!vma) {
 		ret = 0;
 	} else if (whole_is_local && start <= vma->vm_start &&
@@ -786,6 +932,7 @@ static int window_target(struct mm_struct *mm, unsigned long start,
 		ret = -EACCES;
 	} else {
 		*regionp = mshare_region_get(vma->vm_private_data);
+		*startp = start;
 		ret = 1;
 	}
 	mmap_read_unlock(mm);
@@ -805,7 +952,7 @@ bool mshare_mmap(struct file *file, unsigned long addr, unsigned long len,
 	/* Only a fixed address lands in a window; a hint never does. */
 	if (!(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)))
 		return false;
-	found = window_target(current->mm, addr, len, true, false, &region);
+	found = window_target(current->mm, &addr, len, true, false, &region);
 	if (found <= 0) {
 		*ret = found;
 		return found < 0;
@@ -820,9 +967,12 @@ bool mshare_mmap(struct file *file, unsigned long addr, unsigned long len,
 		*ret = __do_mmap(host, file, addr, len, prot, flags, 0, pgoff,
 				 &populate, &uf);
 		mmap_write_unlock(host);
-		/* Through the window, so GUP takes the host's lock. */
+		/*
+		 * In the host, whose VMA's flags decide how: a private mapping
+		 * gets pages it can write, not the zero page.
+		 */
 		if (populate && !IS_ERR_VALUE(*ret))
-			mm_populate(*ret, populate);
+			mm_populate_range(host, *ret, populate, 1);
 	}
 	mshare_region_put(region);
 	return true;
@@ -833,7 +983,7 @@ bool mshare_munmap(unsigned long start, size_t len, int *ret)
 	struct mshare_region *region;
 	int found;
 
-	found = window_target(current->mm, start, len, true, true, &region);
+	found = window_target(current->mm, &start, len, true, true, &region);
 	if (found <= 0) {
 		*ret = found;
 		return found < 0;
@@ -854,7 +1004,7 @@ bool mshare_mprotect(unsigned long start, size_t len, unsigned long prot,
 	struct mshare_region *region;
 	int found;
 
-	found = window_target(current->mm, start, len, true, false, &region);
+	found = window_target(current->mm, &start, len, true, false, &region);
 	if (found <= 0) {
 		*ret = found;
 		return found < 0;
@@ -866,16 +1016,15 @@ bool mshare_mprotect(unsigned long start, size_t len, unsigned long prot,
 	return true;
 }
 
-/* Advice that changes no contents: a read-only sharer may give it. */
+/*
+ * Advice a read-only sharer may give: reading pages in.  Everything else
+ * changes the region for every sharer: its VMAs (NORMAL, RANDOM, ... split
+ * them), or what is resident (COLD and PAGEOUT evict every sharer's pages).
+ */
 static bool madvise_is_harmless(int behavior)
 {
 	switch (behavior) {
-	case MADV_NORMAL:
-	case MADV_RANDOM:
-	case MADV_SEQUENTIAL:
 	case MADV_WILLNEED:
-	case MADV_COLD:
-	case MADV_PAGEOUT:
 	case MADV_POPULATE_READ:
 		return true;
 	}
@@ -888,7 +1037,7 @@ bool mshare_madvise(struct mm_struct *mm, unsigned long start, size_t len,
 	struct mshare_region *region;
 	int found;
 
-	found = window_target(mm, start, len, !madvise_is_harmless(behavior),
+	found = window_target(mm, &start, len, !madvise_is_harmless(behavior),
 			      false, &region);
 	if (found <= 0) {
 		*ret = found;
@@ -906,21 +1055,84 @@ bool mshare_madvise(struct mm_struct *mm, unsigned long start, size_t len,
 /*
  * mlock() and munlock() in a window lock the region's mappings, for every
  * sharer; the region's locked_vm counts them, against the caller's
- * RLIMIT_MEMLOCK.
+ * RLIMIT_MEMLOCK.  mlock() then faults the range in, in the host, as
+ * do_mlock() does (errors as mlock(2) reports them).
  */
 bool mshare_mlock(unsigned long start, size_t len, vm_flags_t flags, int *ret)
 {
 	struct mshare_region *region;
 	int found;
 
-	found = window_target(current->mm, start, len, true, false, &region);
+	found = window_target(current->mm, &start, len, true, false, &region);
 	if (found <= 0) {
 		*ret = found;
 		return found < 0;
 	}
 	*ret = mlock_range_mm(region->mm, start, len, flags);
+	if (!*ret && (flags & VM_LOCKED) && !(flags & VM_LOCKONFAULT)) {
+		*ret = mm_populate_range(region->mm, start, len, 0);
+		if (*ret == -EFAULT)
+			*ret = -ENOMEM;
+		else if (*ret == -ENOMEM)
+			*ret = -EAGAIN;
+	}
 	mshare_region_put(region);
 	return true;
+}
+
+/*
+ * Create a region named @name; called with msharefs locked, unlocks it.
+ * The name goes in first, so that nobody else creates it meanwhile, and
+ * the region's mappings after the lock is dropped.
+ */
+static int mshare_create_named(const char *name, unsigned long start,
+			       unsigned long size, bool writable, umode_t mode)
+{
+	struct mshare_region *region;
+	int err;
+
+	region = region_alloc(name, start, size);
+	if (!region) {
+		msharefs_unlock();
+		return -ENOMEM;
+	}
+	/* The name takes a reference; ours keeps it alive while creating. */
+	err = msharefs_add_locked(name, mode, mshare_region_get(region));
+	msharefs_unlock();
+	if (err) {
+		mshare_region_put(region);
+		mshare_region_put(region);
+		return err;
+	}
+	err = mshare_create(region, writable);
+	region->create_err = err;
+	complete_all(&region->created);
+	if (err)
+		msharefs_remove(name, region);
+	mshare_region_put(region);
+	return err;
+}
+
+/*
+ * Futexes on private memory are keyed by mm and address.  Within a window
+ * the sharers are as threads of one process, and the memory is the
+ * region's: key it by the region's host, so that a wake in one sharer
+ * reaches a waiter in another.  The key holds no reference on the host;
+ * a stale key only ever gives a spurious wake-up, which futex users allow.
+ */
+struct mm_struct *mshare_futex_mm(struct mm_struct *mm, unsigned long address)
+{
+	struct mm_struct *key = mm;
+	struct vm_area_struct *vma;
+
+	if (!mm || !mm_has_mshare(mm))
+		return mm;
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, address);
+	if (vma && vma_is_mshare(vma))
+		key = mshare_window_host_mm(vma);
+	mmap_read_unlock(mm);
+	return key;
 }
 
 /* The syscalls */
@@ -979,19 +1191,28 @@ SYSCALL_DEFINE5(mshare, const char __user *, uname, unsigned long, addr,
 	if (err)
 		return err;
 
-	msharefs_lock();
-	region = msharefs_find_locked(name, exclusive ? 0 :
-				      MAY_READ | (writable ? MAY_WRITE : 0));
-	if (!IS_ERR(region)) {
-		err = exclusive ? -EEXIST :
-				  mshare_attach(region, addr, len, writable);
-		mshare_region_put(region);
-	} else if (PTR_ERR(region) == -ENOENT && (oflags & O_CREAT)) {
-		err = mshare_create(name, addr, len, writable, mode & 0777);
-	} else {
-		err = PTR_ERR(region);
-	}
-	msharefs_unlock();
+	/*
+	 * The msharefs lock covers looking the name up and entering it, never
+	 * a wait for an mm's lock: a caller stalled on its own mm stalls no
+	 * one else.  A name whose creation failed is gone; try again.
+	 */
+	do {
+		msharefs_lock();
+		region = msharefs_find_locked(name, exclusive ? 0 :
+					      MAY_READ | (writable ? MAY_WRITE : 0));
+		if (!IS_ERR(region)) {
+			msharefs_unlock();
+			err = exclusive ? -EEXIST :
+					  mshare_attach(region, addr, len, writable);
+			mshare_region_put(region);
+		} else if (PTR_ERR(region) == -ENOENT && (oflags & O_CREAT)) {
+			err = mshare_create_named(name, addr, len, writable,
+						  mode & 0777);
+		} else {
+			msharefs_unlock();
+			err = PTR_ERR(region);
+		}
+	} while (err == -ENOENT && (oflags & O_CREAT));
 	return err;
 }
 

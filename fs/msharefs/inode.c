@@ -156,22 +156,12 @@ int msharefs_add_locked(const char *name, umode_t mode,
 	return 0;
 }
 
-/* Undo msharefs_add_locked() when creating the region failed. */
-void msharefs_remove_locked(const char *name)
-{
-	struct dentry *dentry = msharefs_lookup_locked(name);
-
-	if (IS_ERR(dentry))
-		return;
-	if (d_really_is_positive(dentry)) {
-		simple_unlink(msharefs_root_inode(), dentry);
-		d_delete(dentry);
-	}
-	dput(dentry);
-}
-
-/* mshare_unlink(): unlink(2) of the region's file, with its checks. */
-int msharefs_unlink(const char *name)
+/*
+ * Remove @name if it still names @region (0: whatever region it names), as
+ * unlink(2) of its file does, with its checks when @check.
+ */
+static int msharefs_remove_name(const char *name,
+				struct mshare_region *region, bool check)
 {
 	struct inode *dir = msharefs_root_inode(), *inode = NULL;
 	struct dentry *dentry;
@@ -183,15 +173,20 @@ int msharefs_unlink(const char *name)
 	if (err)
 		goto unlock;
 	inode = d_inode(dentry);
-	if (!inode) {
+	if (!inode || (region && inode->i_private != region)) {
 		err = -ENOENT;
+		inode = NULL;
 	} else if (!inode->i_private) {
 		err = -EPERM;
 		inode = NULL;
-	} else {
+	} else if (check) {
 		/* As do_unlinkat(): the final iput() comes after unlocking. */
 		ihold(inode);
 		err = vfs_unlink(&nop_mnt_idmap, dir, dentry, NULL);
+	} else {
+		ihold(inode);
+		simple_unlink(dir, dentry);
+		d_delete(dentry);
 	}
 	dput(dentry);
 unlock:
@@ -200,6 +195,21 @@ unlock:
 	if (inode)
 		iput(inode);
 	return err;
+}
+
+/* mshare_unlink(): unlink(2) of the region's file, with its checks. */
+int msharefs_unlink(const char *name)
+{
+	return msharefs_remove_name(name, NULL, true);
+}
+
+/*
+ * Creating @region failed after it was named: take the name back, unless
+ * it was unlinked (and maybe given to another region) meanwhile.
+ */
+void msharefs_remove(const char *name, struct mshare_region *region)
+{
+	msharefs_remove_name(name, region, false);
 }
 
 static void msharefs_evict_inode(struct inode *inode)

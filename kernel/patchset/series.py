@@ -75,30 +75,70 @@ Three places would otherwise treat the region's tables as the sharer's:
 - copy_page_range() links a child's top-level entries to the region's
   tables at fork instead of copying anything: the child is a sharer.
 - free_pud_range() leaves a host's PUD tables alone until the host is
-  torn down, because every sharer's top-level entries point at them.
+  torn down, because every sharer's top-level entries point at them;
+  free_p4d_range() does the same for its P4D table under 5-level
+  paging, which holds the entries of those PUD tables.
 """,
     ),
     dict(
         subject="mm/gup: look up pages of an mshare window in the host mm",
-        items=[("hunks", "mm/gup.c", None)],
+        items=[("hunks", "mm/gup.c", r"mshare")],
         body="""\
 The tables under a window belong to the region's host mm and change
 under the host's mmap_lock, which a GUP caller holding only its own does
 not exclude.  Resolve a window's range with __get_user_pages_locked() on
 the host mm instead, and keep the lockless fast path, which sees neither
 VMAs nor the read-only top-level entries of a read-only sharer, away
-from mms that have windows.  io_uring fixed buffers, O_DIRECT,
+from mms that have windows.  The fast path tests MMF_HAS_MSHARE with
+interrupts off; mshare sets it and waits for an interrupt on every CPU
+before it links a window, so no walk that read it clear can reach one.  io_uring fixed buffers, O_DIRECT,
 process_vm_readv() and /proc/PID/mem all go through here.
 """,
     ),
     dict(
         subject="mm/pagewalk: keep page-table walkers out of mshare windows",
-        items=[("hunks", "mm/pagewalk.c", None)],
+        items=[
+            ("hunks", "mm/pagewalk.c", None),
+            ("hunks", "kernel/sched/fair.c", None),
+            ("hunks", "mm/mprotect.c", r"VM_WARN_ON_ONCE\(vma_is_mshare"),
+        ],
         body="""\
 smaps, pagemap, mincore, mempolicy, madvise and others walk a process's
 tables under its own mmap_lock.  In a window those are the host's tables,
 which the host may change or free under its own lock: treat a window as
 a hole, as VM_PFNMAP ranges are, and let folio_walk_start() find nothing.
+
+NUMA balancing does not go through the page walker: task_numa_work()
+calls change_protection() on each VMA, which would write PROT_NONE
+entries into the region's tables under the sharer's lock only, flush
+only the sharer, and race with the host freeing those tables.  Skip
+windows there, and warn if change_protection() is ever given one.
+Regions are not NUMA-balanced: the host runs on no CPU.
+""",
+    ),
+    dict(
+        subject="futex: key futexes in an mshare window by the region",
+        items=[("hunks", "kernel/futex/core.c", None)],
+        body="""\
+Private futexes, and shared ones on anonymous memory, are keyed by the
+mm and the address.  Within an mshare window the sharers are as threads
+of one process and the memory is the region's, so a FUTEX_WAKE in one
+sharer found no waiter in another, and PTHREAD_PROCESS_SHARED mutexes
+and condition variables in private anonymous memory of a region lost
+wake-ups.  Key such words by the region's host mm instead; the lookup
+costs a VMA walk only in processes that have windows.
+""",
+    ),
+    dict(
+        subject="mm/mmu_notifier: no secondary MMU on an mm with mshare windows",
+        items=[("hunks", "mm/mmu_notifier.c", None)],
+        body="""\
+KVM, IOMMU SVA, RDMA ODP and HMM follow a process's page tables through
+its MMU notifiers.  Under a window the tables are the region's and
+change under the host mm's lock; no notifier of the sharer would hear of
+it, and the secondary MMU would keep pages the host has freed.  Refuse
+the combination: registering a notifier on an mm that has a window
+fails with EBUSY, as attaching a region to an mm with notifiers does.
 """,
     ),
     dict(
@@ -120,6 +160,7 @@ following the sharers' cpumasks can come later, measured.
         subject="mm: carry mapping calls in an mshare window out in the region",
         items=[
             ("hunks", "mm/internal.h", r"__do_mmap"),
+            ("hunks", "mm/gup.c", None),
             ("hunks", "mm/mmap.c", None),
             ("hunks", "mm/util.c", None),
             ("hunks", "mm/mprotect.c", None),
@@ -136,7 +177,12 @@ that straddles a window's edge gets EINVAL, as does any mremap into, out
 of or inside a window.
 
 To do that, let do_mmap() and mmap_region() and the body of mprotect()
-work on a given mm (__do_mmap(), mmap_region_mm(), do_mprotect_mm()).
+work on a given mm (__do_mmap(), mmap_region_mm(), do_mprotect_mm()),
+and populating too (mm_populate_range()): MAP_POPULATE through a window
+faults the range in in the host, as the host VMA's flags say, so that
+private memory gets pages it can write rather than the zero page.
+mprotect_fixup() walked current->mm for the L1TF check of a PFN mapping
+made PROT_NONE; walk the VMA's own mm, which is the host's here.
 vms_complete_munmap_vmas() took current->mm for the mm it unmaps from;
 take it from the VMA iterator's tree instead, which is the same for
 every existing caller and right for a host.
@@ -160,7 +206,10 @@ read-only sharer gets EACCES.  mlockall() leaves windows alone, as it
 leaves VM_IO mappings: one process's "all" is not the region's.
 
 Split the locking part of do_mlock() out as mlock_range_mm(), which
-works on a given mm, for mshare_mlock() to call.
+works on a given mm, for mshare_mlock() to call.  mlock() in a window
+then faults the range in in the host with mm_populate_range(), as the
+host VMAs' flags say (MLOCK_ONFAULT: not at all); outside windows
+do_mlock() does exactly what it did before.
 """,
     ),
     dict(

@@ -2,8 +2,8 @@
 #ifndef _LINUX_MSHARE_H
 #define _LINUX_MSHARE_H
 
-#include <linux/mm_types.h>
-#include <linux/pgtable.h>
+/* VM_MSHARE and the VMA helpers below. */
+#include <linux/mm.h>
 #include <uapi/linux/mshare.h>
 
 struct mmu_gather;
@@ -60,6 +60,10 @@ bool mshare_mlock(unsigned long start, size_t len, vm_flags_t flags, int *ret);
 /* Caller holds mm's mmap_lock. */
 bool mshare_range_touches_window(struct mm_struct *mm, unsigned long start,
 				 unsigned long len);
+/* Caller holds mm's mmap_lock for writing. */
+bool mshare_mm_has_window(struct mm_struct *mm);
+/* A futex word in a window is keyed by the region's host mm. */
+struct mm_struct *mshare_futex_mm(struct mm_struct *mm, unsigned long address);
 
 /* Between mm/mshare.c and fs/msharefs/. */
 struct mshare_region;
@@ -72,7 +76,7 @@ void msharefs_unlock(void);
 struct mshare_region *msharefs_find_locked(const char *name, int mask);
 int msharefs_add_locked(const char *name, umode_t mode,
 			struct mshare_region *region);
-void msharefs_remove_locked(const char *name);
+void msharefs_remove(const char *name, struct mshare_region *region);
 int msharefs_unlink(const char *name);
 
 #else /* !CONFIG_MSHARE */
@@ -150,6 +154,17 @@ static inline bool mshare_range_touches_window(struct mm_struct *mm,
 					       unsigned long len)
 {
 	return false;
+}
+
+static inline bool mshare_mm_has_window(struct mm_struct *mm)
+{
+	return false;
+}
+
+static inline struct mm_struct *mshare_futex_mm(struct mm_struct *mm,
+						unsigned long address)
+{
+	return mm;
 }
 
 #endif /* CONFIG_MSHARE */
