@@ -548,7 +548,8 @@ static unsigned long pick_region_addr(struct fuzz *fz)
 	case 2:
 		return 0;
 	case 3:
-		return 0x7f8000000000UL;	/* the last unit: past TASK_SIZE */
+		/* The last unit below 128 TiB: past TASK_SIZE with 4 levels. */
+		return 0x7f8000000000UL;
 	case 4:
 		return -UNIT;
 	case 5:
@@ -696,7 +697,7 @@ static void do_mshare(struct fuzz *fz)
 	if (nm.defect)
 		defects |= nm.defect;
 	if (!len || addr % UNIT || len % UNIT || addr + len < addr ||
-	    addr + len > 0x7ffffffff000UL)
+	    addr + len > user_space_end())
 		defects |= E(EINVAL);
 	read_maps(&maps);
 

@@ -45,6 +45,29 @@ static inline long sys_mshare_unlink(const char *name)
 	return syscall(__NR_mshare_unlink, name);
 }
 
+/*
+ * The end of the user address space (TASK_SIZE): 47 bits less a page with
+ * 4-level paging, 56 bits less a page with 5-level paging, where an
+ * address above the 47-bit limit can be mapped when asked for explicitly.
+ */
+static inline unsigned long user_space_end(void)
+{
+	static unsigned long end;
+	void *probe = (void *)(1UL << 47), *p;
+
+	if (end)
+		return end;
+	p = mmap(probe, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == probe) {
+		munmap(p, 4096);
+		end = (1UL << 56) - 4096;
+	} else {
+		end = (1UL << 47) - 4096;
+	}
+	return end;
+}
+
 /* True if msharefs is mounted at its mount point. */
 static inline bool mshare_present(void)
 {
