@@ -819,9 +819,14 @@ TEST_F_TIMEOUT(stress, random_cycles_lose_nothing_and_leave_nothing, 3600)
 	EXPECT_LE(after.unowned, base.unowned);
 	EXPECT_LE(NREGIONS * REGION_MIN_TABLES_KIB,
 		  during.unowned - after.unowned);
+	/*
+	 * The unlink freed the hosts: at least NREGIONS fewer mms.  More may
+	 * go meanwhile: the verifying child's, kept by a CPU's lazy TLB
+	 * reference when "during" was taken.
+	 */
 	if (base.mm_structs >= 0) {
 		EXPECT_LE(after.mm_structs, base.mm_structs);
-		EXPECT_EQ(after.mm_structs + NREGIONS, during.mm_structs);
+		EXPECT_LE(after.mm_structs + NREGIONS, during.mm_structs);
 	}
 	EXPECT_GE(MEM_NOISE_KIB, labs(after.mem_free - base.mem_free));
 	munmap(ledger, sizeof(*ledger));
