@@ -18,10 +18,12 @@
 #include <linux/completion.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
+#include <linux/hashtable.h>
 #include <linux/hugetlb.h>
 #include <linux/mm.h>
 #include <linux/huge_mm.h>
 #include <linux/ksm.h>
+#include <linux/memcontrol.h>
 #include <linux/mman.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mshare.h>
@@ -60,6 +62,14 @@ struct mshare_region {
 	 */
 	struct completion created;
 	int create_err;
+	/*
+	 * The memory cgroup of the creator, charged for every page of the
+	 * region and its host's page tables, whoever faults them in; its
+	 * nearest online ancestor once it goes offline.
+	 */
+	struct mem_cgroup *memcg;
+	struct hlist_node host_node;	/* in mshare_hosts, by host mm */
+	struct rcu_head rcu;
 	char label[];			/* "[mshare:NAME]" */
 };
 
@@ -68,6 +78,10 @@ static struct lock_class_key mshare_host_lock_key;
 
 /* Regions alive, named or not: /sys/kernel/debug/mshare/regions. */
 static atomic_t mshare_nr_regions = ATOMIC_INIT(0);
+
+/* Every region by its host mm, for the memory cgroup of a host's charges. */
+static DEFINE_HASHTABLE(mshare_hosts, 6);
+static DEFINE_SPINLOCK(mshare_hosts_lock);
 
 static inline unsigned long region_end(const struct mshare_region *region)
 {
@@ -111,7 +125,7 @@ static struct mshare_region *region_alloc(const char *name,
 #ifdef CONFIG_MEMCG
 	/*
 	 * The creator may exit long before the region goes: do not point
-	 * at it.  Pages are charged to the root memory cgroup.
+	 * at it.  Charges follow region->memcg instead.
 	 */
 	host->owner = NULL;
 #endif
@@ -120,7 +134,11 @@ static struct mshare_region *region_alloc(const char *name,
 	region->size = size;
 	refcount_set(&region->refs, 1);
 	init_completion(&region->created);
+	region->memcg = get_mem_cgroup_from_mm(current->mm);
 	sprintf(region->label, "[mshare:%s]", name);
+	spin_lock(&mshare_hosts_lock);
+	hash_add_rcu(mshare_hosts, &region->host_node, (unsigned long)host);
+	spin_unlock(&mshare_hosts_lock);
 	atomic_inc(&mshare_nr_regions);
 	return region;
 }
@@ -150,8 +168,37 @@ static void region_free(struct mshare_region *region)
 	tlb_finish_mmu(&tlb);
 	mmap_write_unlock(host);
 	mmput(host);
-	kfree(region);
+	spin_lock(&mshare_hosts_lock);
+	hash_del_rcu(&region->host_node);
+	spin_unlock(&mshare_hosts_lock);
+	mem_cgroup_put(region->memcg);
+	kfree_rcu(region, rcu);
 	atomic_dec(&mshare_nr_regions);
+}
+
+/*
+ * The memory cgroup that @host's memory is charged to (NULL: the root's),
+ * for get_mem_cgroup_from_mm().  Caller holds rcu_read_lock().
+ */
+struct mem_cgroup *mshare_host_memcg(struct mm_struct *host)
+{
+	struct mshare_region *region;
+
+	hash_for_each_possible_rcu(mshare_hosts, region, host_node,
+				   (unsigned long)host)
+		if (region->mm == host)
+			return region->memcg;
+	return NULL;
+}
+
+/*
+ * Work in the host on the region's behalf: kernel memory allocated with
+ * __GFP_ACCOUNT (page tables, VMAs) is charged to the region's cgroup
+ * too, not to whichever sharer's task does it.  Returns what to restore.
+ */
+static struct mem_cgroup *charge_region(struct mshare_region *region)
+{
+	return set_active_memcg(region->memcg);
 }
 
 void mshare_region_put(struct mshare_region *region)
@@ -828,6 +875,7 @@ vm_fault_t mshare_fault(struct vm_area_struct *vma, unsigned long address,
 	struct mshare_region *region = vma->vm_private_data;
 	struct mm_struct *mm = vma->vm_mm, *host = region->mm;
 	struct vm_area_struct *hvma;
+	struct mem_cgroup *old;
 	vm_fault_t ret;
 
 	if ((flags & FAULT_FLAG_WRITE) && !(vma->vm_flags & VM_WRITE))
@@ -860,7 +908,9 @@ vm_fault_t mshare_fault(struct vm_area_struct *vma, unsigned long address,
 	} else if (!host_access_ok(hvma, flags)) {
 		ret = VM_FAULT_SIGSEGV;
 	} else {
+		old = charge_region(region);
 		ret = handle_mm_fault(hvma, address, flags, regs);
+		set_active_memcg(old);
 		if (ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)) {
 			/* The host's lock is gone already. */
 			mmap_read_unlock(mm);
@@ -964,6 +1014,8 @@ bool mshare_mmap(struct file *file, unsigned long addr, unsigned long len,
 	} else if (mmap_write_lock_killable(host)) {
 		*ret = -EINTR;
 	} else {
+		struct mem_cgroup *old = charge_region(region);
+
 		*ret = __do_mmap(host, file, addr, len, prot, flags, 0, pgoff,
 				 &populate, &uf);
 		mmap_write_unlock(host);
@@ -973,6 +1025,7 @@ bool mshare_mmap(struct file *file, unsigned long addr, unsigned long len,
 		 */
 		if (populate && !IS_ERR_VALUE(*ret))
 			mm_populate_range(host, *ret, populate, 1);
+		set_active_memcg(old);
 	}
 	mshare_region_put(region);
 	return true;
@@ -991,7 +1044,10 @@ bool mshare_munmap(unsigned long start, size_t len, int *ret)
 	if (mmap_write_lock_killable(region->mm)) {
 		*ret = -EINTR;
 	} else {
+		struct mem_cgroup *old = charge_region(region);
+
 		*ret = do_munmap(region->mm, start, len, NULL);
+		set_active_memcg(old);
 		mmap_write_unlock(region->mm);
 	}
 	mshare_region_put(region);
@@ -1002,6 +1058,7 @@ bool mshare_mprotect(unsigned long start, size_t len, unsigned long prot,
 		     int pkey, int *ret)
 {
 	struct mshare_region *region;
+	struct mem_cgroup *old;
 	int found;
 
 	found = window_target(current->mm, &start, len, true, false, &region);
@@ -1010,8 +1067,10 @@ bool mshare_mprotect(unsigned long start, size_t len, unsigned long prot,
 		return found < 0;
 	}
 	/* Protection keys are per process: they have no meaning here. */
+	old = charge_region(region);
 	*ret = pkey == -1 ? do_mprotect_mm(region->mm, start, len, prot) :
 			    -EINVAL;
+	set_active_memcg(old);
 	mshare_region_put(region);
 	return true;
 }
@@ -1035,6 +1094,7 @@ bool mshare_madvise(struct mm_struct *mm, unsigned long start, size_t len,
 		    int behavior, int *ret)
 {
 	struct mshare_region *region;
+	struct mem_cgroup *old;
 	int found;
 
 	found = window_target(mm, &start, len, !madvise_is_harmless(behavior),
@@ -1043,11 +1103,13 @@ bool mshare_madvise(struct mm_struct *mm, unsigned long start, size_t len,
 		*ret = found;
 		return found < 0;
 	}
+	old = charge_region(region);
 	/* KSM would merge pages that every sharer writes to. */
 	if (behavior == MADV_MERGEABLE || behavior == MADV_UNMERGEABLE)
 		*ret = -EINVAL;
 	else
 		*ret = do_madvise(region->mm, start, len, behavior);
+	set_active_memcg(old);
 	mshare_region_put(region);
 	return true;
 }
@@ -1061,6 +1123,7 @@ bool mshare_madvise(struct mm_struct *mm, unsigned long start, size_t len,
 bool mshare_mlock(unsigned long start, size_t len, vm_flags_t flags, int *ret)
 {
 	struct mshare_region *region;
+	struct mem_cgroup *old;
 	int found;
 
 	found = window_target(current->mm, &start, len, true, false, &region);
@@ -1068,6 +1131,7 @@ bool mshare_mlock(unsigned long start, size_t len, vm_flags_t flags, int *ret)
 		*ret = found;
 		return found < 0;
 	}
+	old = charge_region(region);
 	*ret = mlock_range_mm(region->mm, start, len, flags);
 	if (!*ret && (flags & VM_LOCKED) && !(flags & VM_LOCKONFAULT)) {
 		*ret = mm_populate_range(region->mm, start, len, 0);
@@ -1076,6 +1140,7 @@ bool mshare_mlock(unsigned long start, size_t len, vm_flags_t flags, int *ret)
 		else if (*ret == -ENOMEM)
 			*ret = -EAGAIN;
 	}
+	set_active_memcg(old);
 	mshare_region_put(region);
 	return true;
 }

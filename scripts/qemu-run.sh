@@ -138,11 +138,12 @@ fi
 splat='\[ *[0-9]+\.[0-9]+\] .*(BUG:|WARNING:|Oops|general protection fault|Kernel panic|Call Trace:|kernel BUG at|possible recursive locking|possible circular locking|circular locking dependency|inconsistent lock state|suspicious RCU usage|sleeping function called from invalid context|list_add corruption|list_del corruption|Bad page|KASAN|UBSAN|refcount_t:|Unable to handle|page allocation failure|soft lockup|hung task|rcu_sched detected stalls|RCU detected stall)'
 # Between the kernel-log markers the fault-injection tests write, failed
 # allocations are expected, and warn_alloc() dumps a stack for those that
-# lack __GFP_NOWARN: there, and only there, a bare "Call Trace:" or
-# "page allocation failure" is not a splat (BUG, WARNING, lockdep and the
-# rest still are).
-splats=$(awk '/\] mshare: fault injection begins/ { inj = 1 }
-	/\] mshare: fault injection ends/ { inj = 0 }
+# lack __GFP_NOWARN; between those of tests that provoke an OOM kill on
+# purpose, the OOM killer dumps one too.  There, and only there, a bare
+# "Call Trace:" or "page allocation failure" is not a splat (BUG, WARNING,
+# lockdep and the rest still are).
+splats=$(awk '/\] mshare: (fault injection|expected OOM kill) begins/ { inj = 1 }
+	/\] mshare: (fault injection|expected OOM kill) ends/ { inj = 0 }
 	inj && /(Call Trace:|page allocation failure)/ { next }
 	{ print }' "$log" | grep -aE "$splat" | head -n 40)
 

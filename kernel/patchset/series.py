@@ -142,6 +142,23 @@ fails with EBUSY, as attaching a region to an mm with notifiers does.
 """,
     ),
     dict(
+        subject="mm/memcontrol: charge an mshare region to its creator's memory cgroup",
+        items=[("hunks", "mm/memcontrol.c", None)],
+        body="""\
+A region's host mm belongs to no task: its mm->owner is NULL, and every
+page a sharer faulted into a region, anonymous, shmem or swapped in, was
+charged to the root memory cgroup.  A process in a cgroup with
+memory.max=64M wrote 256 MiB into a region and its cgroup's memory.peak
+stayed at 1,280 KiB.
+
+Charge the region's memory cgroup instead: the creator's, held by a
+reference for the region's life, or its nearest online ancestor once it
+goes offline, as memory of a removed cgroup is reparented.  The host's
+page tables and VMAs follow through set_active_memcg() while mshare
+works in the host on a sharer's behalf.
+""",
+    ),
+    dict(
         subject="x86/mm: flush an mshare host's TLB on every CPU",
         items=[
             ("hunks", "arch/x86/mm/tlb.c", None),

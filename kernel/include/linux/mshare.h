@@ -6,6 +6,7 @@
 #include <linux/mm.h>
 #include <uapi/linux/mshare.h>
 
+struct mem_cgroup;
 struct mmu_gather;
 struct pt_regs;
 
@@ -64,6 +65,8 @@ bool mshare_range_touches_window(struct mm_struct *mm, unsigned long start,
 bool mshare_mm_has_window(struct mm_struct *mm);
 /* A futex word in a window is keyed by the region's host mm. */
 struct mm_struct *mshare_futex_mm(struct mm_struct *mm, unsigned long address);
+/* The memory cgroup a host's memory is charged to; under rcu_read_lock(). */
+struct mem_cgroup *mshare_host_memcg(struct mm_struct *host);
 
 /* Between mm/mshare.c and fs/msharefs/. */
 struct mshare_region;
@@ -165,6 +168,11 @@ static inline struct mm_struct *mshare_futex_mm(struct mm_struct *mm,
 						unsigned long address)
 {
 	return mm;
+}
+
+static inline struct mem_cgroup *mshare_host_memcg(struct mm_struct *host)
+{
+	return NULL;
 }
 
 #endif /* CONFIG_MSHARE */
